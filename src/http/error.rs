@@ -1,0 +1,106 @@
+//! The one JSON error envelope, and the errors the API answers with.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+
+use crate::store::StoreError;
+
+/// Every error the API answers with. The `Display` text is the envelope's `message`.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("Invalid or missing API key")]
+    Unauthorized,
+    #[error("Validation failed (uuid is expected)")]
+    InvalidContactId,
+    #[error("Contact not found")]
+    ContactNotFound,
+    /// No route matches: worded as the hosted API words it.
+    #[error("Cannot {method} {path}")]
+    RouteNotFound { method: String, path: String },
+    #[error("Method Not Allowed")]
+    MethodNotAllowed { allow: &'static str },
+    /// The cause is logged with the request id and never shown to the caller.
+    #[error("Internal server error")]
+    Unexpected(#[source] anyhow::Error),
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        Self::Unexpected(e.into())
+    }
+}
+
+impl From<actix_web::error::BlockingError> for ApiError {
+    fn from(e: actix_web::error::BlockingError) -> Self {
+        Self::Unexpected(anyhow::anyhow!("blocking task failed: {e}"))
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::InvalidContactId => StatusCode::BAD_REQUEST,
+            Self::ContactNotFound | Self::RouteNotFound { .. } => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut response = envelope(self.status_code(), &self.to_string());
+        if let Self::MethodNotAllowed { allow } = self {
+            response
+                .headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static(allow));
+        }
+        response
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Envelope<'a> {
+    status_code: u16,
+    message: &'a str,
+    error: &'a str,
+}
+
+/// `{"statusCode":404,"message":"…","error":"Not Found"}`: the body of every error.
+pub fn envelope_body(status: StatusCode, message: &str) -> String {
+    let body = Envelope {
+        status_code: status.as_u16(),
+        message,
+        error: status.canonical_reason().unwrap_or("Unknown"),
+    };
+    serde_json::to_string(&body).unwrap_or_else(|_| unreachable!("the envelope is plain data"))
+}
+
+pub fn envelope(status: StatusCode, message: &str) -> HttpResponse {
+    HttpResponse::build(status)
+        .content_type(mime_json())
+        .body(envelope_body(status, message))
+}
+
+pub(super) fn mime_json() -> HeaderValue {
+    HeaderValue::from_static("application/json")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn envelope_has_the_documented_keys_in_order() {
+        assert_eq!(
+            envelope_body(StatusCode::NOT_FOUND, "Contact not found"),
+            r#"{"statusCode":404,"message":"Contact not found","error":"Not Found"}"#
+        );
+        assert_eq!(
+            envelope_body(StatusCode::BAD_REQUEST, "say \"hi\""),
+            r#"{"statusCode":400,"message":"say \"hi\"","error":"Bad Request"}"#
+        );
+    }
+}

@@ -1,0 +1,92 @@
+//! Per-request context: the request id, the request's log span and line, and the
+//! envelope for any error response that does not carry one yet.
+
+use std::time::Instant;
+
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::Error;
+use tracing::Instrument;
+
+use super::error::{ApiError, envelope_body, mime_json};
+
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Client-sent ids longer than this, or with other than visible ASCII, are replaced:
+/// they end up in logs, and a log line must not be forgeable.
+const MAX_REQUEST_ID_LEN: usize = 128;
+
+pub async fn request_context(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, Error> {
+    let started = Instant::now();
+    let id = req
+        .headers()
+        .get(&REQUEST_ID)
+        .filter(|v| is_acceptable_id(v))
+        .cloned()
+        .unwrap_or_else(new_request_id);
+    let span = tracing::info_span!(
+        "request",
+        request_id = id.to_str().unwrap_or_default(),
+        client_id = tracing::field::Empty,
+    );
+    let method = req.method().clone();
+    let path = req.path().to_owned();
+
+    let mut res = next.call(req).instrument(span.clone()).await?;
+
+    let status = res.status();
+    let route = res.request().match_pattern().unwrap_or(path);
+    let latency_ms = format!("{:.3}", started.elapsed().as_secs_f64() * 1000.0);
+    span.in_scope(|| {
+        let cause = res.response().error().and_then(|e| match e.as_error::<ApiError>() {
+            Some(ApiError::Unexpected(cause)) => Some(format!("{cause:#}")),
+            Some(_) => None,
+            None => Some(e.to_string()),
+        });
+        if status.is_server_error() {
+            tracing::error!(%method, %route, status = status.as_u16(), %latency_ms, cause, "request failed");
+        } else {
+            tracing::info!(%method, %route, status = status.as_u16(), %latency_ms, "request");
+        }
+    });
+
+    res.headers_mut().insert(REQUEST_ID, id);
+    Ok(with_envelope(res))
+}
+
+/// Errors raised by the framework itself (a body too large, a bad header…) come with a
+/// plain-text body; they get the same JSON envelope as the API's own.
+fn with_envelope<B: MessageBody + 'static>(res: ServiceResponse<B>) -> ServiceResponse<BoxBody> {
+    let status = res.status();
+    let has_envelope = res.headers().get(header::CONTENT_TYPE) == Some(&mime_json());
+    if !(status.is_client_error() || status.is_server_error()) || has_envelope {
+        return res.map_into_boxed_body();
+    }
+    res.map_body(|head, _| {
+        head.headers.insert(header::CONTENT_TYPE, mime_json());
+        let message = status.canonical_reason().unwrap_or("Error");
+        BoxBody::new(envelope_body(status, message))
+    })
+}
+
+fn is_acceptable_id(value: &HeaderValue) -> bool {
+    let bytes = value.as_bytes();
+    !bytes.is_empty()
+        && bytes.len() <= MAX_REQUEST_ID_LEN
+        && bytes.iter().all(|b| b.is_ascii_graphic())
+}
+
+fn new_request_id() -> HeaderValue {
+    let id = uuid::Uuid::new_v4().hyphenated().to_string();
+    HeaderValue::from_str(&id).unwrap_or_else(|_| HeaderValue::from_static("unknown"))
+}
+
+/// Marks the request's span with the client its API key belongs to.
+pub fn record_client(span: &tracing::Span, client: &impl std::fmt::Display) {
+    span.record("client_id", tracing::field::display(client));
+}

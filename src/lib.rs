@@ -1,0 +1,12 @@
+//! contactd: a self-hosted server for the contact-info endpoint of a customer-messaging
+//! platform's public API, over one bundled SQLite file.
+//!
+//! The arrows go one way: `http` and `fixtures` use `store` and `model`; `store` uses
+//! `model`; `model` uses neither. `cli` wires them together.
+
+pub mod api_key;
+pub mod cli;
+pub mod fixtures;
+pub mod http;
+pub mod model;
+pub mod store;

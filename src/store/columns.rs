@@ -1,0 +1,82 @@
+//! How model values are written to and read from SQLite columns.
+//!
+//! A value that does not read back as a valid model value is a corrupt row: it surfaces
+//! as a conversion error (a 500 for the caller), never as a silently wrong answer.
+
+use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
+
+use crate::model::{
+    ApiKeyId, ChatStatus, ClientId, ContactId, CustomerId, JsonObject, Platform, TicketId,
+    TicketStatus, Timestamp,
+};
+
+fn corrupt(message: String) -> FromSqlError {
+    FromSqlError::Other(message.into())
+}
+
+macro_rules! text_column {
+    ($ty:ty, $what:literal, |$s:ident| $parse:expr) => {
+        impl FromSql for $ty {
+            fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+                let $s = value.as_str()?;
+                $parse.ok_or_else(|| corrupt(format!(concat!("not a ", $what, ": {:?}"), $s)))
+            }
+        }
+    };
+}
+
+macro_rules! uuid_column {
+    ($($ty:ty),+) => {$(
+        text_column!($ty, "UUID", |s| <$ty>::parse(s));
+
+        impl ToSql for $ty {
+            fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+                Ok(ToSqlOutput::from(self.to_string()))
+            }
+        }
+    )+};
+}
+
+uuid_column!(ContactId, ClientId, TicketId, CustomerId, ApiKeyId);
+
+text_column!(Platform, "platform", |s| s.parse::<Platform>().ok());
+text_column!(ChatStatus, "chat status", |s| s.parse::<ChatStatus>().ok());
+text_column!(TicketStatus, "ticket status", |s| TicketStatus::parse(s).ok());
+text_column!(JsonObject, "JSON object", |s| JsonObject::parse(s).ok());
+
+impl ToSql for Platform {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::from(self.as_str()))
+    }
+}
+
+impl ToSql for ChatStatus {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::from(self.as_str()))
+    }
+}
+
+impl ToSql for TicketStatus {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::from(self.as_str()))
+    }
+}
+
+impl ToSql for JsonObject {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::from(self.as_str()))
+    }
+}
+
+impl FromSql for Timestamp {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        let ms = value.as_i64()?;
+        Timestamp::from_millis(ms).ok_or_else(|| corrupt(format!("timestamp out of range: {ms}")))
+    }
+}
+
+impl ToSql for Timestamp {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::from(self.as_millis()))
+    }
+}
