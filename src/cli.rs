@@ -6,15 +6,15 @@ use std::path::PathBuf;
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 
+use crate::api_key;
 use crate::fixtures::{self, FixtureSource};
 use crate::http::{self, ServerOptions};
 use crate::model::{ApiKeyId, ClientId, Timestamp};
 use crate::store::{ApiKeyRecord, Revocation, Store, StoreOptions};
-use crate::api_key;
 
 /// Serves the contact-info endpoint of a customer-messaging API from one SQLite file.
 #[derive(Debug, Parser)]
-#[command(name = "contactd", version, args_conflicts_with_subcommands = true)]
+#[command(name = "contactd", version)]
 pub struct Cli {
     /// The SQLite database file; its folder is created as needed.
     #[arg(
@@ -56,7 +56,12 @@ pub enum Command {
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
     /// Address to listen on.
-    #[arg(long, env = "CONTACTD_BIND", value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    #[arg(
+        long,
+        env = "CONTACTD_BIND",
+        value_name = "ADDR",
+        default_value = "127.0.0.1:8080"
+    )]
     pub bind: String,
 
     /// Fixture file or folder to load before serving (repeatable).
@@ -111,10 +116,11 @@ fn parse_key_id(s: &str) -> Result<ApiKeyId, String> {
     ApiKeyId::parse(s).ok_or_else(|| "expected a key id (a UUID, as `keys list` shows)".to_owned())
 }
 
-/// Logs go to stderr, filtered by `RUST_LOG` (default `info`).
+/// Logs go to stderr, filtered by `RUST_LOG` (default: `info`, with refinery's
+/// step-by-step notes kept to warnings; `migrate` says what it applied itself).
 pub fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,refinery_core=warn"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

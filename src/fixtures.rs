@@ -54,7 +54,11 @@ pub enum LoadError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{}", problems.iter().map(Problem::to_string).collect::<Vec<_>>().join("\n"))]
+    #[error(
+        "{} problem(s) in the fixtures; nothing was loaded:\n{}",
+        problems.len(),
+        problems.iter().map(Problem::to_string).collect::<Vec<_>>().join("\n")
+    )]
     Invalid { problems: Vec<Problem> },
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -331,14 +335,23 @@ fn parse(sources: &[FixtureSource]) -> (Fixture, Vec<Problem>) {
     (fixture, problems)
 }
 
-/// Deserialises `text`, returning on failure the JSON path (below `base`) and serde's
-/// message. Positions are kept only for whole files: inside a record they would count
+/// Deserialises the JSON object `text`, returning on failure the JSON path (below
+/// `base`) and serde's message. Positions are kept only for whole files: inside a record they would count
 /// from the record's first character, which misleads more than it helps.
 fn from_json<'a, T: Deserialize<'a>>(
     text: &'a str,
     base: &str,
     keep_position: bool,
 ) -> Result<T, (String, String)> {
+    // serde would also read a struct from an array, by position; the format has none.
+    let first = text.trim_start().chars().next();
+    if first.is_some_and(|c| c != '{') {
+        let got = text.trim_start().chars().take(20).collect::<String>();
+        return Err((
+            base.to_owned(),
+            format!("expected a JSON object, got {got}"),
+        ));
+    }
     let mut de = serde_json::Deserializer::from_str(text);
     let describe = |e: serde_json::Error| {
         let mut message = e.to_string();
@@ -441,7 +454,8 @@ fn check_within(fixture: &Fixture) -> Vec<Problem> {
         for (k, key) in client.keys.iter().enumerate() {
             let suffix = format!(".api_keys[{k}].key");
             if key.plain.trim().is_empty() {
-                let problem = fixture.problem(&client.origin, &suffix, "an API key cannot be empty");
+                let problem =
+                    fixture.problem(&client.origin, &suffix, "an API key cannot be empty");
                 seen.problems.push(problem);
                 continue;
             }
@@ -480,7 +494,8 @@ impl<'f> FirstSeen<'f> {
         match self.places.entry((kind, id)) {
             std::collections::hash_map::Entry::Occupied(first) => {
                 let message = format!("{kind} is given twice; first at {}", first.get());
-                self.problems.push(self.fixture.problem(origin, suffix, message));
+                self.problems
+                    .push(self.fixture.problem(origin, suffix, message));
             }
             std::collections::hash_map::Entry::Vacant(slot) => {
                 slot.insert(self.fixture.place(origin, suffix));
@@ -491,7 +506,10 @@ impl<'f> FirstSeen<'f> {
 
 /// Checks that need the database: the client exists, tickets belong to their contact,
 /// and the active and last closed tickets have the right status.
-fn check_against_store(fixture: &Fixture, writer: &FixtureWriter<'_>) -> Result<Vec<Problem>, StoreError> {
+fn check_against_store(
+    fixture: &Fixture,
+    writer: &FixtureWriter<'_>,
+) -> Result<Vec<Problem>, StoreError> {
     let mut problems = Vec::new();
     for c in &fixture.contacts {
         let contact = &c.contact;
@@ -501,7 +519,10 @@ fn check_against_store(fixture: &Fixture, writer: &FixtureWriter<'_>) -> Result<
             problems.push(fixture.problem(
                 &c.origin,
                 ".client_id",
-                format!("no client with id {} in these files or the database", contact.client_id),
+                format!(
+                    "no client with id {} in these files or the database",
+                    contact.client_id
+                ),
             ));
         }
         for (t, ticket) in c.tickets.iter().enumerate() {
@@ -517,7 +538,11 @@ fn check_against_store(fixture: &Fixture, writer: &FixtureWriter<'_>) -> Result<
         }
         let references = [
             ("active_ticket_v2_id", contact.active_ticket_v2_id, false),
-            ("last_closed_ticket_v2_id", contact.last_closed_ticket_v2_id, true),
+            (
+                "last_closed_ticket_v2_id",
+                contact.last_closed_ticket_v2_id,
+                true,
+            ),
         ];
         for (field, id, must_be_closed) in references {
             let Some(id) = id else { continue };

@@ -1,15 +1,37 @@
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
+use contactd::cli::{self, Cli};
 
 fn main() -> ExitCode {
-    let cli = contactd::cli::Cli::parse();
-    contactd::cli::init_logging();
-    match contactd::cli::run(cli) {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(e),
+    };
+    cli::init_logging();
+    match cli::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
     }
+}
+
+/// clap's message, with a usage line even where clap leaves it out (bad values).
+fn usage_error(e: clap::Error) -> ExitCode {
+    let text = e.render().to_string();
+    if !e.use_stderr() {
+        print!("{text}");
+        return ExitCode::SUCCESS;
+    }
+    eprint!("{text}");
+    if !text.contains("Usage:") {
+        eprintln!(
+            "
+{}",
+            Cli::command().render_usage()
+        );
+    }
+    ExitCode::from(2)
 }

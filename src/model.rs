@@ -22,7 +22,11 @@ fn parse_canonical_uuid(s: &str) -> Option<Uuid> {
             8 | 13 | 18 | 23 => *c == b'-',
             _ => c.is_ascii_hexdigit(),
         });
-    if shaped { Uuid::parse_str(s).ok() } else { None }
+    if shaped {
+        Uuid::parse_str(s).ok()
+    } else {
+        None
+    }
 }
 
 macro_rules! uuid_id {
@@ -295,7 +299,10 @@ impl JsonObject {
         if raw.get().starts_with('{') {
             Ok(Self(raw))
         } else {
-            Err(format!("expected a JSON object, got {}", abbreviate(raw.get())))
+            Err(format!(
+                "expected a JSON object, got {}",
+                abbreviate(raw.get())
+            ))
         }
     }
 
@@ -388,8 +395,14 @@ mod tests {
     fn contact_id_takes_only_the_canonical_form() {
         let lower = "df98a3c2-3f4e-4b5a-9c1d-2e3f4a5b6c7d";
         let upper = lower.to_uppercase();
-        assert_eq!(ContactId::parse(lower).map(|c| c.to_string()).as_deref(), Some(lower));
-        assert_eq!(ContactId::parse(&upper).map(|c| c.to_string()).as_deref(), Some(lower));
+        assert_eq!(
+            ContactId::parse(lower).map(|c| c.to_string()).as_deref(),
+            Some(lower)
+        );
+        assert_eq!(
+            ContactId::parse(&upper).map(|c| c.to_string()).as_deref(),
+            Some(lower)
+        );
         for bad in [
             "",
             "not-a-uuid",
@@ -435,8 +448,16 @@ mod tests {
         let t = Timestamp::parse_rfc3339("2024-01-15T10:00:00.123456Z").unwrap();
         assert_eq!(t.to_string(), "2024-01-15T10:00:00.123Z");
         assert_eq!(Timestamp::from_millis(t.as_millis()), Some(t));
-        for bad in ["2024-01-15", "2024-01-15 10:00:00", "yesterday", "2024-13-01T00:00:00Z"] {
-            assert!(Timestamp::parse_rfc3339(bad).is_err(), "{bad:?} must be refused");
+        for bad in [
+            "2024-01-15",
+            "2024-01-15 10:00:00",
+            "yesterday",
+            "2024-13-01T00:00:00Z",
+        ] {
+            assert!(
+                Timestamp::parse_rfc3339(bad).is_err(),
+                "{bad:?} must be refused"
+            );
         }
         assert_eq!(Timestamp::from_millis(i64::MAX), None);
     }

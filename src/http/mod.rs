@@ -46,9 +46,7 @@ where
         .route(web::get().to(handler.clone()))
         .route(web::head().to(handler))
         .default_service(web::to(|| async {
-            Err::<HttpResponse, _>(ApiError::MethodNotAllowed {
-                allow: "GET, HEAD",
-            })
+            Err::<HttpResponse, _>(ApiError::MethodNotAllowed { allow: "GET, HEAD" })
         }))
 }
 

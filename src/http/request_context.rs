@@ -3,11 +3,11 @@
 
 use std::time::Instant;
 
+use actix_web::Error;
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
-use actix_web::Error;
 use tracing::Instrument;
 
 use super::error::{ApiError, envelope_body, mime_json};

@@ -41,7 +41,8 @@ uuid_column!(ContactId, ClientId, TicketId, CustomerId, ApiKeyId);
 
 text_column!(Platform, "platform", |s| s.parse::<Platform>().ok());
 text_column!(ChatStatus, "chat status", |s| s.parse::<ChatStatus>().ok());
-text_column!(TicketStatus, "ticket status", |s| TicketStatus::parse(s).ok());
+text_column!(TicketStatus, "ticket status", |s| TicketStatus::parse(s)
+    .ok());
 text_column!(JsonObject, "JSON object", |s| JsonObject::parse(s).ok());
 
 impl ToSql for Platform {

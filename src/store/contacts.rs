@@ -70,7 +70,11 @@ fn contact_from_row(row: &Row<'_>) -> rusqlite::Result<Contact> {
 }
 
 /// The ticket whose columns start at `at`, or `None` when the join found none.
-fn ticket_from_row(row: &Row<'_>, at: usize, contact: &Contact) -> rusqlite::Result<Option<Ticket>> {
+fn ticket_from_row(
+    row: &Row<'_>,
+    at: usize,
+    contact: &Contact,
+) -> rusqlite::Result<Option<Ticket>> {
     let Some(id) = row.get(at)? else {
         return Ok(None);
     };

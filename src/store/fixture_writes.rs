@@ -4,7 +4,9 @@ use rusqlite::{OptionalExtension, Transaction};
 
 use super::Result;
 use crate::api_key::KeyHash;
-use crate::model::{ApiKeyId, ClientId, Contact, ContactId, Ticket, TicketId, TicketStatus, Timestamp};
+use crate::model::{
+    ApiKeyId, ClientId, Contact, ContactId, Ticket, TicketId, TicketStatus, Timestamp,
+};
 
 /// Writes and the look-ups that validation needs, on one open transaction.
 pub struct FixtureWriter<'t> {

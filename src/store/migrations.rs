@@ -96,7 +96,14 @@ mod tests {
         .unwrap();
         let err = apply(&mut conn, path).unwrap_err();
         assert!(
-            matches!(err, StoreError::NewerSchema { found: 999, known: 1, .. }),
+            matches!(
+                err,
+                StoreError::NewerSchema {
+                    found: 999,
+                    known: 1,
+                    ..
+                }
+            ),
             "{err}"
         );
     }

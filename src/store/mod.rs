@@ -108,9 +108,8 @@ impl Store {
     /// True when no client has been stored yet: a new database.
     pub fn is_empty(&self) -> Result<bool> {
         let conn = self.conn()?;
-        let any: bool = conn.query_row("SELECT EXISTS (SELECT 1 FROM clients)", [], |r| {
-            r.get(0)
-        })?;
+        let any: bool =
+            conn.query_row("SELECT EXISTS (SELECT 1 FROM clients)", [], |r| r.get(0))?;
         Ok(!any)
     }
 

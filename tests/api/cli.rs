@@ -1,0 +1,144 @@
+//! The command line and the server's life: first start, restart, signals, bad input.
+
+use crate::helpers::*;
+
+#[test]
+fn first_start_loads_the_demo_data_and_prints_a_working_curl_line() {
+    let ws = Workspace::new();
+    let server = ws.serve(&[]);
+
+    let banner = server.banner.join("\n");
+    assert!(banner.contains("demo API key: demo-key-1"), "{banner}");
+    let curl = server
+        .banner
+        .iter()
+        .find(|l| l.contains("curl"))
+        .unwrap_or_else(|| panic!("no curl line:\n{banner}"));
+    let url = curl.split_whitespace().last().unwrap();
+    let path = url
+        .strip_prefix(&server.base_url)
+        .unwrap_or_else(|| panic!("{url} is not on {}", server.base_url));
+    let reply = server.get(path, Some("demo-key-1"), &[]);
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.json()["name"], "Ana Pérez");
+    drop(server);
+
+    let second = ws.serve(&[]);
+    assert!(
+        !second.banner.join("\n").contains("demo API key"),
+        "the demo loads only into a new database"
+    );
+}
+
+#[test]
+fn no_demo_starts_empty() {
+    let ws = Workspace::new();
+    let server = ws.serve(&["--no-demo"]);
+
+    let reply = server.info("4c08dc4a-6ec8-4ef2-865f-6a69f1507ace", Some("demo-key-1"));
+
+    reply.assert_error(401, "Invalid or missing API key");
+}
+
+#[test]
+fn data_survives_a_graceful_restart() {
+    let ws = Workspace::new();
+    ws.load(&fixture_path(TENANTS));
+    let first = ws.serve(&["--no-demo"]);
+    let before = first.info(FULL_CONTACT, Some(KEY_A));
+
+    assert!(first.stop("TERM").success(), "SIGTERM exits 0");
+    let second = ws.serve(&["--no-demo"]);
+    let after = second.info(FULL_CONTACT, Some(KEY_A));
+
+    assert_eq!(before.status, 200);
+    assert_eq!(after.body, before.body);
+    assert!(second.stop("INT").success(), "SIGINT exits 0");
+}
+
+#[test]
+fn migrate_says_what_it_applied() {
+    let ws = Workspace::new();
+
+    let first = ws.run(&["migrate"]);
+    let second = ws.run(&["migrate"]);
+
+    first.assert_success();
+    assert!(first.stdout.contains("V1__initial"), "{}", first.stdout);
+    second.assert_success();
+    assert!(second.stdout.contains("up to date"), "{}", second.stdout);
+}
+
+#[test]
+fn bad_flags_get_a_usage_line() {
+    let ws = Workspace::new();
+
+    for args in [
+        &["--bogus"][..],
+        &["keys", "frobnicate"],
+        &["serve", "--workers", "0"],
+        &["fixtures", "load"],
+    ] {
+        let result = ws.run(args);
+        result.assert_failure();
+        assert_eq!(result.status.code(), Some(2), "{args:?}");
+        assert!(
+            result.stderr.contains("Usage:"),
+            "{args:?}: {}",
+            result.stderr
+        );
+    }
+}
+
+#[test]
+fn an_unusable_database_is_a_message_not_a_panic() {
+    let ws = Workspace::new();
+    let not_sqlite = ws.write("junk.db", &"this is not a database\n".repeat(200));
+    let newer = ws.path("newer.db");
+    Workspace::run_bare(&["--db", newer.to_str().unwrap(), "migrate"]).assert_success();
+    rusqlite::Connection::open(&newer)
+        .unwrap()
+        .execute(
+            "INSERT INTO refinery_schema_history (version, name, applied_on, checksum)
+             VALUES (99, 'future', '2030-01-01T00:00:00Z', '0')",
+            [],
+        )
+        .unwrap();
+    let under_a_file = ws.write("plain-file", "x").join("contactd.db");
+
+    for (db, expected) in [
+        (not_sqlite, "file is not a database"),
+        (newer, "schema version 99"),
+        (under_a_file, "cannot create the database folder"),
+    ] {
+        let result = Workspace::run_bare(&[
+            "--db",
+            db.to_str().unwrap(),
+            "serve",
+            "--bind",
+            "127.0.0.1:0",
+        ]);
+        result.assert_failure();
+        assert!(
+            result.stderr.contains(expected),
+            "{}: {}",
+            db.display(),
+            result.stderr
+        );
+    }
+}
+
+#[test]
+fn a_port_in_use_is_a_message() {
+    let ws = Workspace::new();
+    let server = ws.serve(&["--no-demo"]);
+
+    let result = ws.run(&["serve", "--no-demo", "--bind", server.addr()]);
+
+    result.assert_failure();
+    assert!(
+        result.stderr.contains("cannot listen on"),
+        "{}",
+        result.stderr
+    );
+}

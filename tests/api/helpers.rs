@@ -1,0 +1,390 @@
+//! Spawns the real `contactd` binary over a SQLite file in a temp folder, on a random
+//! loopback port, and speaks HTTP to it.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_contactd");
+pub const CONTACT_ROUTE: &str = "/api/public/contact";
+
+/// The test data set: two clients and three contacts (see the file for their values).
+pub const TENANTS: &str = "tests/data/tenants.json";
+pub const KEY_A: &str = "key-a";
+pub const KEY_B: &str = "key-b";
+pub const FULL_CONTACT: &str = "11111111-1111-4111-8111-111111111111";
+pub const MINIMAL_CONTACT: &str = "22222222-2222-4222-8222-222222222222";
+pub const CONTACT_OF_B: &str = "33333333-3333-4333-8333-333333333333";
+
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A temp folder holding one database; every command and server of a test uses it.
+pub struct Workspace {
+    dir: TempDir,
+}
+
+impl Workspace {
+    pub fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().expect("temp folder"),
+        }
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Deliberately in a folder that does not exist yet: contactd must create it.
+    pub fn db(&self) -> PathBuf {
+        self.path("data/contactd.db")
+    }
+
+    pub fn write(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.path(name);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(&path, text).expect("write file");
+        path
+    }
+
+    /// Runs `contactd --db <db> ARGS…` to completion.
+    pub fn run(&self, args: &[&str]) -> CommandResult {
+        let db = self.db();
+        let mut all = vec!["--db", db.to_str().expect("UTF-8 path")];
+        all.extend_from_slice(args);
+        Self::run_bare(&all)
+    }
+
+    /// Runs `contactd ARGS…` with no `--db` of the workspace's.
+    pub fn run_bare(args: &[&str]) -> CommandResult {
+        let output = Command::new(BIN)
+            .args(args)
+            .env_remove("CONTACTD_DB")
+            .env_remove("CONTACTD_BIND")
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .output()
+            .expect("run contactd");
+        CommandResult::from(output)
+    }
+
+    /// Loads `path` with `contactd fixtures load`, failing the test if it does not load.
+    pub fn load(&self, path: &str) {
+        self.run(&["fixtures", "load", path]).assert_success();
+    }
+
+    /// Starts `contactd serve` on a random loopback port and waits until it listens.
+    pub fn serve(&self, args: &[&str]) -> TestServer {
+        TestServer::start(self, args)
+    }
+
+    /// Every row of every table, for checking that a failed command changed nothing.
+    pub fn dump(&self) -> Vec<String> {
+        let conn = rusqlite::Connection::open(self.db()).expect("open db");
+        let mut rows = Vec::new();
+        for table in ["clients", "api_keys", "contacts", "tickets"] {
+            let mut stmt = conn
+                .prepare(&format!("SELECT * FROM {table} ORDER BY rowid"))
+                .expect("select");
+            let columns = stmt.column_count();
+            let mut q = stmt.query([]).expect("query");
+            while let Some(row) = q.next().expect("row") {
+                let values: Vec<String> = (0..columns)
+                    .map(|i| format!("{:?}", row.get_ref(i).expect("value")))
+                    .collect();
+                rows.push(format!("{table}: {}", values.join(" | ")));
+            }
+        }
+        rows
+    }
+}
+
+pub struct CommandResult {
+    pub status: ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl From<Output> for CommandResult {
+    fn from(o: Output) -> Self {
+        Self {
+            status: o.status,
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+}
+
+impl CommandResult {
+    pub fn assert_success(&self) -> &Self {
+        assert!(
+            self.status.success(),
+            "expected success, got {}\nstdout:\n{}\nstderr:\n{}",
+            self.status,
+            self.stdout,
+            self.stderr
+        );
+        self
+    }
+
+    pub fn assert_failure(&self) -> &Self {
+        assert!(
+            !self.status.success(),
+            "expected failure\nstdout:\n{}\nstderr:\n{}",
+            self.stdout,
+            self.stderr
+        );
+        assert!(
+            !self.stderr.contains("panicked") && !self.stderr.contains("RUST_BACKTRACE"),
+            "a failure must be a message, not a panic:\n{}",
+            self.stderr
+        );
+        self
+    }
+}
+
+/// A running `contactd serve`, killed when dropped.
+pub struct TestServer {
+    child: Child,
+    pub base_url: String,
+    /// What the server printed before it listened (banner, demo key, curl line).
+    pub banner: Vec<String>,
+    log: PathBuf,
+    agent: ureq::Agent,
+}
+
+impl TestServer {
+    fn start(ws: &Workspace, args: &[&str]) -> Self {
+        let log = ws.path(&format!("server-{}.log", uuid_like()));
+        let mut child = Command::new(BIN)
+            .arg("--db")
+            .arg(ws.db())
+            .arg("serve")
+            .args(["--bind", "127.0.0.1:0", "--workers", "2"])
+            .args(args)
+            .env_remove("CONTACTD_DB")
+            .env_remove("CONTACTD_BIND")
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(File::create(&log).expect("log file"))
+            .spawn()
+            .expect("spawn contactd");
+
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+
+        let deadline = Instant::now() + START_TIMEOUT;
+        let mut banner = Vec::new();
+        let base_url = loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(line) => {
+                    if let Some(url) = line.strip_prefix("listening on ") {
+                        break url.to_owned();
+                    }
+                    banner.push(line);
+                }
+                Err(_) => {
+                    let _ = child.kill();
+                    let status = child.wait().ok();
+                    panic!(
+                        "contactd did not start ({status:?})\nstdout:\n{}\nlog:\n{}",
+                        banner.join("\n"),
+                        std::fs::read_to_string(&log).unwrap_or_default()
+                    );
+                }
+            }
+        };
+        // Keep draining stdout so the server never blocks on a full pipe.
+        std::thread::spawn(move || while rx.recv().is_ok() {});
+
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(20)))
+            .build()
+            .into();
+        Self {
+            child,
+            base_url,
+            banner,
+            log,
+            agent,
+        }
+    }
+
+    pub fn addr(&self) -> &str {
+        self.base_url.trim_start_matches("http://")
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+
+    pub fn info_path(id: &str) -> String {
+        format!("{CONTACT_ROUTE}/{id}/info")
+    }
+
+    /// `GET /api/public/contact/{id}/info` with the given key (if any).
+    pub fn info(&self, id: &str, key: Option<&str>) -> Reply {
+        self.get(&Self::info_path(id), key, &[])
+    }
+
+    pub fn get(&self, path: &str, key: Option<&str>, headers: &[(&str, &str)]) -> Reply {
+        self.request("GET", path, key, headers)
+    }
+
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        key: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        let url = self.url(path);
+        let mut builder = ureq::http::Request::builder().method(method).uri(&url);
+        if let Some(key) = key {
+            builder = builder.header("x-api-key", key);
+        }
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
+        let request = builder.body(()).expect("request");
+        let mut response = self.agent.run(request).expect("HTTP request");
+        let body = response.body_mut().read_to_string().expect("body");
+        Reply {
+            status: response.status().as_u16(),
+            headers: response
+                .headers()
+                .iter()
+                .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
+                .collect(),
+            body,
+        }
+    }
+
+    /// Sends raw bytes and returns the raw answer, for what an HTTP library will not send.
+    pub fn raw(&self, request: &[u8]) -> String {
+        let mut stream = TcpStream::connect(self.addr()).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        stream.write_all(request).expect("send");
+        let mut answer = Vec::new();
+        let _ = stream.read_to_end(&mut answer);
+        String::from_utf8_lossy(&answer).into_owned()
+    }
+
+    /// The server's log so far (stderr).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Sends `signal` (e.g. "TERM") and waits for the process to exit.
+    pub fn stop(mut self, signal: &str) -> ExitStatus {
+        send_signal(self.child.id(), signal);
+        wait_with_timeout(&mut self.child, Duration::from_secs(30))
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn send_signal(pid: u32, signal: &str) {
+    let status = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(pid.to_string())
+        .status()
+        .expect("kill");
+    assert!(status.success(), "kill -{signal} {pid} failed");
+}
+
+fn wait_with_timeout(child: &mut Child, timeout: Duration) -> ExitStatus {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the server did not exit in {timeout:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn uuid_like() -> String {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    NEXT.fetch_add(1, Ordering::Relaxed).to_string()
+}
+
+/// One HTTP answer.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body)
+            .unwrap_or_else(|e| panic!("body is not JSON ({e}): {:?}", self.body))
+    }
+
+    /// Asserts the status and the exact error envelope.
+    pub fn assert_error(&self, status: u16, message: &str) {
+        assert_eq!(self.status, status, "body: {}", self.body);
+        let reason = match status {
+            400 => "Bad Request",
+            401 => "Unauthorized",
+            404 => "Not Found",
+            405 => "Method Not Allowed",
+            500 => "Internal Server Error",
+            other => panic!("no reason phrase known for {other}"),
+        };
+        let expected =
+            serde_json::json!({"statusCode": status, "message": message, "error": reason});
+        assert_eq!(
+            self.body,
+            format!(
+                r#"{{"statusCode":{status},"message":{},"error":"{reason}"}}"#,
+                serde_json::to_string(message).expect("message")
+            ),
+            "expected envelope {expected}"
+        );
+        assert_eq!(self.header("content-type"), Some("application/json"));
+    }
+}
+
+/// Asserts that `path` exists: a small guard for fixture paths given relative to the crate.
+pub fn fixture_path(relative: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(relative);
+    assert!(path.exists(), "{} is missing", path.display());
+    path.display().to_string()
+}

@@ -1,0 +1,8 @@
+//! One integration test binary: every test starts the real `contactd` over a SQLite file
+//! in its own temp folder and talks to it over HTTP or its command line.
+
+mod cli;
+mod endpoint;
+mod fixtures;
+mod helpers;
+mod keys;
