@@ -147,3 +147,123 @@ pub(crate) fn open_in_memory() -> Connection {
     configure_connection(&mut conn).expect("pragmas");
     conn
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{
+        ChatStatus, ClientId, Contact, ContactId, CustomerId, JsonObject, Platform, Ticket,
+        TicketId, TicketStatus, Timestamp,
+    };
+
+    fn temp_store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let options = StoreOptions {
+            path: dir.path().join("nested/folder/test.db"),
+            pool_size: 2,
+        };
+        let (store, applied) = Store::open(&options).unwrap();
+        assert_eq!(applied, vec!["V1__initial".to_owned()]);
+        (dir, store)
+    }
+
+    fn contact(client: ClientId, active: Option<TicketId>) -> Contact {
+        Contact {
+            id: ContactId::new_random(),
+            client_id: client,
+            ai_customer_id: CustomerId::new_random(),
+            name: "Zoë".to_owned(),
+            email: None,
+            phone: Some("+56 9".to_owned()),
+            platform: Platform::WebWhatsapp,
+            created_at: Timestamp::parse_rfc3339("2024-01-01T00:00:00.001Z").unwrap(),
+            last_message_at: Timestamp::parse_rfc3339("2024-01-02T00:00:00Z").unwrap(),
+            last_message_content: None,
+            chat_status: ChatStatus::Pending,
+            is_chat_read: true,
+            blocked: false,
+            default_stage_id: None,
+            active_ticket_v2_id: active,
+            last_closed_ticket_v2_id: None,
+            current_integration_data: Some(JsonObject::parse(r#"{"n":1e400}"#).unwrap()),
+            metadata: JsonObject::parse(r#"{ "spaced" : [ 1 , 2 ] }"#).unwrap(),
+        }
+    }
+
+    #[test]
+    fn a_written_contact_reads_back_with_its_ticket_and_minified_json() {
+        let (_dir, store) = temp_store();
+        let client = ClientId::new_random();
+        let ticket_id = TicketId::new_random();
+        let mut written = contact(client, Some(ticket_id));
+        let ticket = Ticket {
+            id: ticket_id,
+            ai_contact_id: written.id,
+            status: TicketStatus::parse("OPEN").unwrap(),
+            created_at: written.created_at,
+            updated_at: written.last_message_at,
+            ticket_summary: Some("s".to_owned()),
+            metadata: JsonObject::empty(),
+        };
+        store
+            .write(|w| {
+                w.upsert_client(&client, "c")?;
+                w.upsert_contact(&written)?;
+                w.upsert_ticket(&ticket)
+            })
+            .unwrap();
+
+        let read = store.contact_info(&client, &written.id).unwrap().unwrap();
+
+        written.metadata = JsonObject::parse(r#"{"spaced":[1,2]}"#).unwrap();
+        assert_eq!(read.contact, written);
+        assert_eq!(read.active_ticket, Some(ticket));
+        assert_eq!(read.last_closed_ticket, None);
+        assert_eq!(
+            store
+                .contact_info(&ClientId::new_random(), &written.id)
+                .unwrap(),
+            None
+        );
+    }
+
+    #[test]
+    fn a_failed_write_leaves_nothing_behind() {
+        let (_dir, store) = temp_store();
+        let client = ClientId::new_random();
+
+        let result: Result<()> = store.write(|w| {
+            w.upsert_client(&client, "c")?;
+            // A contact whose active ticket does not exist breaks a deferred foreign key.
+            w.upsert_contact(&contact(client, Some(TicketId::new_random())))
+        });
+
+        assert!(result.is_err());
+        assert!(store.is_empty().unwrap());
+    }
+
+    #[test]
+    fn a_row_outside_the_model_is_an_error_not_a_wrong_answer() {
+        let (_dir, store) = temp_store();
+        let client = ClientId::new_random();
+        let c = contact(client, None);
+        store
+            .write(|w| {
+                w.upsert_client(&client, "c")?;
+                w.upsert_contact(&c)
+            })
+            .unwrap();
+        store
+            .conn()
+            .unwrap()
+            .execute_batch(
+                "PRAGMA ignore_check_constraints = ON;
+                 UPDATE contacts SET chat_status = 'LOST';",
+            )
+            .unwrap();
+
+        let err = store.contact_info(&client, &c.id).unwrap_err();
+
+        assert!(err.to_string().contains("LOST"), "{err}");
+    }
+}
