@@ -1,12 +1,13 @@
 //! The command line: clap definitions and one small function per subcommand.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 
 use crate::api_key;
+use crate::fixture_generator;
 use crate::fixtures::{self, FixtureSource};
 use crate::http::{self, ServerOptions};
 use crate::model::{ApiKeyId, ClientId, Timestamp};
@@ -85,6 +86,15 @@ pub enum FixturesCommand {
         #[arg(required = true, value_name = "PATH")]
         paths: Vec<PathBuf>,
     },
+    /// Write a deterministic, realistic fixture file of N contacts.
+    Generate {
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+        contacts: u64,
+        #[arg(long, value_name = "S", default_value_t = 1)]
+        seed: u64,
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -140,6 +150,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Fixtures(FixturesCommand::Load { paths })) => {
             load_fixtures(&store_options, &paths)
         }
+        Some(Command::Fixtures(FixturesCommand::Generate {
+            contacts,
+            seed,
+            out,
+        })) => generate_fixtures(contacts, seed, &out),
         Some(Command::Keys(command)) => keys(&store_options, command),
     }
 }
@@ -222,6 +237,27 @@ fn load_fixtures(store_options: &StoreOptions, paths: &[PathBuf]) -> anyhow::Res
     let sources = fixtures::read_sources(paths)?;
     let summary = fixtures::load(&store, &sources)?;
     println!("loaded {summary}");
+    Ok(())
+}
+
+/// Needs no database: it only writes a file. Prints each client's id and key.
+fn generate_fixtures(contacts: u64, seed: u64, out: &Path) -> anyhow::Result<()> {
+    if let Some(folder) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(folder)
+            .with_context(|| format!("cannot create {}", folder.display()))?;
+    }
+    let file =
+        std::fs::File::create(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let clients = fixture_generator::generate(contacts, seed, file)
+        .with_context(|| format!("cannot write {}", out.display()))?;
+    println!(
+        "wrote {contacts} contact(s) for {} client(s) to {}",
+        clients.len(),
+        out.display()
+    );
+    for client in clients {
+        println!("client {} key {}", client.id, client.key);
+    }
     Ok(())
 }
 

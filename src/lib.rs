@@ -6,6 +6,7 @@
 
 pub mod api_key;
 pub mod cli;
+pub mod fixture_generator;
 pub mod fixtures;
 pub mod http;
 pub mod model;

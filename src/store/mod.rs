@@ -20,6 +20,10 @@ type Pool = r2d2::Pool<SqliteConnectionManager>;
 /// How long a statement waits for another writer before giving up with "database is locked".
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Page cache sizes, in KiB (SQLite takes a negative `cache_size` as KiB).
+const BULK_CACHE_KIB: i64 = -1024 * 1024;
+const DEFAULT_CACHE_KIB: i64 = -2 * 1024;
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("cannot create the database folder {}: {source}", path.display())]
@@ -120,12 +124,22 @@ impl Store {
         E: From<StoreError>,
     {
         let mut conn = self.conn()?;
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
+        // A bulk load touches index pages all over the file; SQLite's default 2 MB page
+        // cache makes it re-read them. The larger cache is dropped with the transaction,
+        // so the serving connections stay small.
+        conn.pragma_update(None, "cache_size", BULK_CACHE_KIB)
             .map_err(StoreError::from)?;
-        let value = f(&FixtureWriter::new(&tx))?;
-        tx.commit().map_err(StoreError::from)?;
-        Ok(value)
+        let result = (|| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(StoreError::from)?;
+            let value = f(&FixtureWriter::new(&tx))?;
+            tx.commit().map_err(StoreError::from)?;
+            Ok(value)
+        })();
+        conn.pragma_update(None, "cache_size", DEFAULT_CACHE_KIB)
+            .map_err(StoreError::from)?;
+        result
     }
 }
 
@@ -138,7 +152,10 @@ fn open_flags() -> OpenFlags {
 /// Per-connection settings, in one place for the direct connection and the pool.
 fn configure_connection(conn: &mut Connection) -> rusqlite::Result<()> {
     conn.busy_timeout(BUSY_TIMEOUT)?;
-    conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")
+    // temp_store: statement journals of upserts go to memory, not to a temp file.
+    conn.execute_batch(
+        "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; PRAGMA temp_store = MEMORY;",
+    )
 }
 
 #[cfg(test)]

@@ -1,0 +1,298 @@
+//! `contactd fixtures generate`: a deterministic, realistic fixture file of any size, for
+//! benchmarks and big demos. The same `--contacts` and `--seed` always give the same file.
+
+use std::io::{self, Write};
+
+use serde_json::{Value, json};
+
+use crate::model::{ChatStatus, Platform, Timestamp};
+
+/// Contacts per generated client; a file always has at least two clients.
+const CONTACTS_PER_CLIENT: u64 = 100_000;
+const MAX_CLIENTS: u64 = 50;
+
+const FIRST_NAMES: &[&str] = &[
+    "Ana",
+    "João",
+    "Zoë",
+    "Mateo",
+    "Søren",
+    "Chloé",
+    "Łukasz",
+    "Aiko",
+    "Olga",
+    "Fatima",
+    "Emeka",
+    "María José",
+    "An",
+    "Sofía",
+    "Liam",
+    "Priya",
+    "Camila",
+    "Björn",
+    "Hana",
+    "Diego",
+    "Isabella",
+    "Tomás",
+    "Noa",
+    "Valentina",
+    "Kwame",
+    "Élodie",
+    "Ahmet",
+    "Lucía",
+    "Pedro",
+    "Yuki",
+];
+const LAST_NAMES: &[&str] = &[
+    "Pérez",
+    "Silva",
+    "Müller",
+    "González",
+    "Nowak",
+    "Tanaka",
+    "Ivanova",
+    "Al-Sayed",
+    "Okafor",
+    "Fernández",
+    "Nguyễn",
+    "Rodríguez",
+    "O'Connor",
+    "Sharma",
+    "Rojas",
+    "Andersson",
+    "Kim",
+    "Martínez",
+    "Rossi",
+    "Herrera",
+    "Levi",
+    "Castro",
+    "Mensah",
+    "Laurent",
+    "Yılmaz",
+    "Vargas",
+];
+const MESSAGES: &[&str] = &[
+    "Hola, ¿tienen stock de la talla M?",
+    "Gracias por la ayuda 🙌",
+    "¿A qué hora abren mañana?",
+    "Necesito cambiar mi hora para el jueves",
+    "Olá! Vocês entregam em Santiago?",
+    "The package arrived damaged",
+    "Where is my order?",
+];
+const OPEN_STATUSES: &[&str] = &["OPEN", "IN_PROGRESS", "WAITING_CUSTOMER", "ESCALATED"];
+const SUMMARIES: &[&str] = &[
+    "Customer asks about delivery times.",
+    "Cambio de talla solicitado; se envió etiqueta de devolución.",
+    "Paciente reagenda control para la próxima semana.",
+    "Refund approved after photo of damaged box.",
+];
+const TAGS: &[&str] = &[
+    "vip",
+    "nuevo",
+    "mayorista",
+    "recurrente",
+    "promo",
+    "newsletter",
+];
+
+/// 2024-01-01T00:00:00Z: generated activity falls in the year after it.
+const EPOCH_MS: i64 = 1_704_067_200_000;
+const YEAR_MS: u64 = 365 * 24 * 3600 * 1000;
+
+/// A generated client: its id and the one plain key the file gives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GeneratedClient {
+    pub id: String,
+    pub key: String,
+}
+
+/// Writes a fixture file of `contacts` contacts to `out`, streaming, and returns the
+/// clients (with their keys) it holds.
+pub fn generate(contacts: u64, seed: u64, out: impl Write) -> io::Result<Vec<GeneratedClient>> {
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let client_count = contacts.div_ceil(CONTACTS_PER_CLIENT).clamp(2, MAX_CLIENTS);
+    let clients: Vec<GeneratedClient> = (0..client_count)
+        .map(|i| GeneratedClient {
+            id: uuid(&mut rng),
+            key: format!("gen-{seed}-{i}-{:016x}", rng.u64(..)),
+        })
+        .collect();
+
+    let mut out = io::BufWriter::with_capacity(1 << 20, out);
+    out.write_all(b"{\"clients\":[")?;
+    for (i, client) in clients.iter().enumerate() {
+        if i > 0 {
+            out.write_all(b",\n")?;
+        }
+        let record = json!({
+            "id": client.id,
+            "name": format!("Generated Store {}", i + 1),
+            "api_keys": [{"name": "generated", "key": client.key}],
+        });
+        serde_json::to_writer(&mut out, &record)?;
+    }
+    out.write_all(b"],\n\"contacts\":[\n")?;
+    for n in 0..contacts {
+        if n > 0 {
+            out.write_all(b",\n")?;
+        }
+        let client = &clients[(n % client_count) as usize];
+        serde_json::to_writer(&mut out, &contact(&mut rng, n, &client.id))?;
+    }
+    out.write_all(b"\n]}\n")?;
+    out.flush()?;
+    Ok(clients)
+}
+
+fn contact(rng: &mut fastrand::Rng, n: u64, client_id: &str) -> Value {
+    // Cycling by index guarantees every platform and status even in a small file.
+    let platform = Platform::ALL[(n % Platform::ALL.len() as u64) as usize];
+    let chat_status = ChatStatus::ALL[((n / 3) % ChatStatus::ALL.len() as u64) as usize];
+    let created = EPOCH_MS + rng.u64(..YEAR_MS) as i64;
+    let last = created + rng.u64(..30 * 24 * 3600 * 1000) as i64;
+    let id = uuid(rng);
+    let name = format!("{} {}", pick(rng, FIRST_NAMES), pick(rng, LAST_NAMES));
+    let phone_platform = matches!(
+        platform,
+        Platform::Whatsapp | Platform::WebWhatsapp | Platform::Sms | Platform::Voice
+    );
+
+    let mut metadata = serde_json::Map::new();
+    metadata.insert("tags".into(), json!([pick(rng, TAGS), pick(rng, TAGS)]));
+    if rng.bool() {
+        metadata.insert(
+            "plan".into(),
+            json!(pick(rng, &["gold", "silver", "bronze"])),
+        );
+    }
+    if rng.u8(..4) == 0 {
+        metadata.insert(
+            "lifetime_value".into(),
+            json!(rng.u32(..500_000) as f64 / 100.0),
+        );
+    }
+    let integration = match rng.u8(..4) {
+        0 => json!({"crm": {"provider": "hubspot", "id": rng.u32(1000..1_000_000)}}),
+        1 => {
+            json!({"shopify": {"customer_id": 7_290_000_000_000_000_000u64 + rng.u64(..1_000_000_000_000_000), "orders": rng.u8(..40)}})
+        }
+        _ => Value::Null,
+    };
+
+    // Most contacts have tickets: a closed one, an active one, or both.
+    let mut tickets = Vec::new();
+    let (mut active, mut closed) = (Value::Null, Value::Null);
+    let shape = rng.u8(..10);
+    if shape >= 2 && shape < 7 {
+        let t = ticket(rng, "CLOSED", created, created + 3_600_000);
+        closed = t["id"].clone();
+        tickets.push(t);
+    }
+    if shape >= 5 {
+        let status = pick(rng, OPEN_STATUSES);
+        let t = ticket(rng, status, last - 3_600_000, last);
+        active = t["id"].clone();
+        tickets.push(t);
+    }
+
+    json!({
+        "id": id,
+        "client_id": client_id,
+        "ai_customer_id": uuid(rng),
+        "name": name,
+        "email": if rng.u8(..10) < 6 { json!(format!("contact{n}@example.com")) } else { Value::Null },
+        "phone": if phone_platform || rng.bool() { json!(format!("+569{:08}", rng.u32(..100_000_000))) } else { Value::Null },
+        "platform": platform.as_str(),
+        "created_at": timestamp(created),
+        "last_message_at": timestamp(last),
+        "last_message_content": if rng.u8(..5) == 0 { Value::Null } else { json!(pick(rng, MESSAGES)) },
+        "chat_status": chat_status.as_str(),
+        "is_chat_read": rng.bool(),
+        "blocked": rng.u8(..50) == 0,
+        "default_stage_id": if rng.bool() { json!(uuid(rng)) } else { Value::Null },
+        "current_integration_data": integration,
+        "metadata": metadata,
+        "active_ticket_v2_id": active,
+        "last_closed_ticket_v2_id": closed,
+        "tickets": tickets,
+    })
+}
+
+fn ticket(rng: &mut fastrand::Rng, status: &str, created: i64, updated: i64) -> Value {
+    json!({
+        "id": uuid(rng),
+        "status": status,
+        "created_at": timestamp(created),
+        "updated_at": timestamp(updated),
+        "ticket_summary": if rng.bool() { json!(pick(rng, SUMMARIES)) } else { Value::Null },
+        "metadata": {"priority": pick(rng, &["low", "normal", "high"])},
+    })
+}
+
+fn pick<'a>(rng: &mut fastrand::Rng, from: &[&'a str]) -> &'a str {
+    from[rng.usize(..from.len())]
+}
+
+fn uuid(rng: &mut fastrand::Rng) -> String {
+    uuid::Builder::from_random_bytes(rng.u128(..).to_le_bytes())
+        .into_uuid()
+        .hyphenated()
+        .to_string()
+}
+
+fn timestamp(ms: i64) -> String {
+    // Always in range (2024–2025); an empty string would fail the load visibly.
+    Timestamp::from_millis(ms)
+        .map(|t| t.to_string())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixtures::{self, FixtureSource};
+
+    #[test]
+    fn the_same_seed_gives_the_same_file_and_another_seed_another() {
+        let mut a = Vec::new();
+        let mut b = Vec::new();
+        let mut c = Vec::new();
+        generate(50, 7, &mut a).unwrap();
+        generate(50, 7, &mut b).unwrap();
+        generate(50, 8, &mut c).unwrap();
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+    }
+
+    #[test]
+    fn a_generated_file_loads_and_covers_every_platform_and_status() {
+        let mut text = Vec::new();
+        let clients = generate(200, 1, &mut text).unwrap();
+        let text = String::from_utf8(text).unwrap();
+        for p in Platform::ALL {
+            assert!(text.contains(&format!("\"platform\":\"{p}\"")), "{p}");
+        }
+        for s in ChatStatus::ALL {
+            assert!(text.contains(&format!("\"chat_status\":\"{s}\"")), "{s}");
+        }
+        assert_eq!(clients.len(), 2);
+
+        let dir = tempfile::tempdir().unwrap();
+        let options = crate::store::StoreOptions {
+            path: dir.path().join("g.db"),
+            pool_size: 1,
+        };
+        let (store, _) = crate::store::Store::open(&options).unwrap();
+        let source = FixtureSource {
+            name: "generated.json".into(),
+            text,
+        };
+        let summary = fixtures::load(&store, &[source]).unwrap();
+        assert_eq!(summary.contacts, 200);
+        assert!(
+            summary.tickets > 100,
+            "most contacts have tickets: {summary}"
+        );
+    }
+}
