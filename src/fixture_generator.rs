@@ -184,7 +184,7 @@ fn contact(rng: &mut fastrand::Rng, n: u64, client_id: &str) -> Value {
     let mut tickets = Vec::new();
     let (mut active, mut closed) = (Value::Null, Value::Null);
     let shape = rng.u8(..10);
-    if shape >= 2 && shape < 7 {
+    if (2..7).contains(&shape) {
         let t = ticket(rng, "CLOSED", created, created + 3_600_000);
         closed = t["id"].clone();
         tickets.push(t);
