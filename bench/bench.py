@@ -72,10 +72,9 @@ def targets(db, keys, known):
     conn = sqlite3.connect(db)
     count = conn.execute("SELECT count(*) FROM contacts").fetchone()[0]
     if known:
-        # A random sample of the whole loaded set (rowids run 1..count in a fresh load).
-        rowids = random.Random(7).sample(range(1, count + 1), min(SAMPLE, count))
-        rows = [conn.execute("SELECT id, client_id FROM contacts WHERE rowid = ?", (r,)).fetchone()
-                for r in rowids]
+        # A random sample of the whole loaded set.
+        every = conn.execute("SELECT id, client_id FROM contacts").fetchall()
+        rows = random.Random(7).sample(every, min(SAMPLE, count))
     else:
         clients = sorted(keys)
         rows = [(str(uuid.UUID(int=random.Random(i).getrandbits(128), version=4)), clients[i % len(clients)])

@@ -4,6 +4,7 @@ mod contacts;
 mod error;
 mod ops;
 mod request_context;
+mod worker;
 
 use std::net::SocketAddr;
 
@@ -16,11 +17,7 @@ use actix_web::{
 pub use error::ApiError;
 
 use crate::store::Store;
-
-/// What every handler shares.
-pub struct AppState {
-    pub store: Store,
-}
+use worker::WorkerContext;
 
 /// How the server listens.
 #[derive(Debug, Clone)]
@@ -60,10 +57,10 @@ async fn route_not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
 /// Binds the listening socket and returns the server (not yet running) with the
 /// addresses it listens on. The socket accepts connections from here on.
 pub fn bind(store: Store, options: &ServerOptions) -> std::io::Result<(Server, Vec<SocketAddr>)> {
-    let state = web::Data::new(AppState { store });
     let server = HttpServer::new(move || {
+        // Called once per worker thread: each worker gets a context of its own.
         App::new()
-            .app_data(state.clone())
+            .app_data(web::Data::new(WorkerContext::new(store.clone())))
             .configure(configure)
             .default_service(web::to(route_not_found))
             .wrap(from_fn(request_context::request_context))

@@ -1,6 +1,6 @@
 //! API keys: stored as SHA-256 digests, looked up by digest, listed and revoked by id.
 
-use rusqlite::{OptionalExtension, Row};
+use rusqlite::{Connection, OptionalExtension, Row};
 
 use super::{Result, Store};
 use crate::api_key::KeyHash;
@@ -24,16 +24,15 @@ pub enum Revocation {
     NoSuchKey,
 }
 
-impl Store {
-    /// The client a live (not revoked) key belongs to.
-    pub fn client_for_key(&self, hash: &KeyHash) -> Result<Option<ClientId>> {
-        let conn = self.conn()?;
-        let mut stmt = conn.prepare_cached(
-            "SELECT client_id FROM api_keys WHERE key_hash = ?1 AND revoked_at IS NULL",
-        )?;
-        Ok(stmt.query_row([hash], |r| r.get(0)).optional()?)
-    }
+/// The client a live (not revoked) key belongs to.
+pub(super) fn client_for_key(conn: &Connection, hash: &KeyHash) -> Result<Option<ClientId>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT client_id FROM api_keys WHERE key_hash = ?1 AND revoked_at IS NULL",
+    )?;
+    Ok(stmt.query_row([hash], |r| r.get(0)).optional()?)
+}
 
+impl Store {
     pub fn client_exists(&self, client: &ClientId) -> Result<bool> {
         let conn = self.conn()?;
         Ok(conn.query_row(

@@ -1,8 +1,8 @@
 //! Reading a contact with its active and last closed tickets.
 
-use rusqlite::{OptionalExtension, Row};
+use rusqlite::{Connection, OptionalExtension, Row};
 
-use super::{Result, Store};
+use super::Result;
 use crate::model::{ClientId, Contact, ContactId, ContactInfo, Ticket};
 
 /// One indexed lookup: the contact stores its ticket ids, so both tickets are joins on
@@ -23,16 +23,17 @@ WHERE c.id = ?1 AND c.client_id = ?2";
 const CONTACT_COLUMNS: usize = 18;
 const TICKET_COLUMNS: usize = 6;
 
-impl Store {
-    /// The contact `id` as `client` may see it, or `None` when it does not exist or
-    /// belongs to another client.
-    pub fn contact_info(&self, client: &ClientId, id: &ContactId) -> Result<Option<ContactInfo>> {
-        let conn = self.conn()?;
-        let mut stmt = conn.prepare_cached(CONTACT_INFO)?;
-        Ok(stmt
-            .query_row((id, client), contact_info_from_row)
-            .optional()?)
-    }
+/// The contact `id` as `client` may see it, or `None` when it does not exist or
+/// belongs to another client.
+pub(super) fn contact_info(
+    conn: &Connection,
+    client: &ClientId,
+    id: &ContactId,
+) -> Result<Option<ContactInfo>> {
+    let mut stmt = conn.prepare_cached(CONTACT_INFO)?;
+    Ok(stmt
+        .query_row((id, client), contact_info_from_row)
+        .optional()?)
 }
 
 fn contact_info_from_row(row: &Row<'_>) -> rusqlite::Result<ContactInfo> {

@@ -89,7 +89,7 @@ impl Workspace {
         let mut rows = Vec::new();
         for table in ["clients", "api_keys", "contacts", "tickets"] {
             let mut stmt = conn
-                .prepare(&format!("SELECT * FROM {table} ORDER BY rowid"))
+                .prepare(&format!("SELECT * FROM {table} ORDER BY 1"))
                 .expect("select");
             let columns = stmt.column_count();
             let mut q = stmt.query([]).expect("query");
@@ -161,11 +161,18 @@ pub struct TestServer {
 impl TestServer {
     fn start(ws: &Workspace, args: &[&str]) -> Self {
         let log = ws.path(&format!("server-{}.log", uuid_like()));
+        // Two workers unless a test asks otherwise: requests may meet either.
+        let workers: &[&str] = if args.contains(&"--workers") {
+            &[]
+        } else {
+            &["--workers", "2"]
+        };
         let mut child = Command::new(BIN)
             .arg("--db")
             .arg(ws.db())
             .arg("serve")
-            .args(["--bind", "127.0.0.1:0", "--workers", "2"])
+            .args(["--bind", "127.0.0.1:0"])
+            .args(workers)
             .args(args)
             .env_remove("CONTACTD_DB")
             .env_remove("CONTACTD_BIND")

@@ -1,0 +1,57 @@
+//! The read path of one HTTP worker: a connection it keeps, and a way to tell when any
+//! other connection or process has committed since it last looked.
+
+use r2d2::PooledConnection;
+use r2d2_sqlite::SqliteConnectionManager;
+
+use super::{Result, StoreError, api_keys, contacts};
+use crate::api_key::KeyHash;
+use crate::model::{ClientId, ContactId, ContactInfo};
+
+/// One worker's own connection. Queries run on the worker thread itself: a point lookup
+/// costs less than the hop to a blocking thread pool would.
+pub struct Reader {
+    conn: PooledConnection<SqliteConnectionManager>,
+}
+
+impl Reader {
+    pub(super) fn new(conn: PooledConnection<SqliteConnectionManager>) -> Self {
+        Self { conn }
+    }
+
+    /// The client a live (not revoked) key belongs to.
+    pub fn client_for_key(&self, hash: &KeyHash) -> Result<Option<ClientId>> {
+        api_keys::client_for_key(&self.conn, hash)
+    }
+
+    /// The contact `id` as `client` may see it; `None` for a missing contact and for
+    /// another client's alike.
+    pub fn contact_info(&self, client: &ClientId, id: &ContactId) -> Result<Option<ContactInfo>> {
+        contacts::contact_info(&self.conn, client, id)
+    }
+
+    /// Runs `f` in one read transaction: one lock taken and released for all the
+    /// reads of a request, and all of them from the same snapshot.
+    pub fn in_snapshot<T, E: From<StoreError>>(
+        &self,
+        f: impl FnOnce(&Self) -> Result<T, E>,
+    ) -> Result<T, E> {
+        self.execute("BEGIN")?;
+        let result = f(self);
+        // A read transaction has nothing to lose: end it whatever `f` returned.
+        self.execute("COMMIT")?;
+        result
+    }
+
+    fn execute(&self, sql: &str) -> Result<()> {
+        self.conn.prepare_cached(sql)?.execute([])?;
+        Ok(())
+    }
+
+    /// SQLite's `data_version`: it changes whenever another connection, in this process
+    /// or any other, commits. Equal values mean nothing this reader could see changed.
+    pub fn data_version(&self) -> Result<i64> {
+        let mut stmt = self.conn.prepare_cached("PRAGMA data_version")?;
+        Ok(stmt.query_row([], |r| r.get(0))?)
+    }
+}
