@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
@@ -32,12 +33,23 @@ pub struct Cli {
           value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub pool_size: u32,
 
+    /// Log lines for people (human) or for log shippers (json, one object per line).
+    #[arg(long, global = true, env = "CONTACTD_LOG_FORMAT", value_name = "FORMAT",
+          value_enum, default_value_t = LogFormat::Human)]
+    pub log_format: LogFormat,
+
     #[command(subcommand)]
     pub command: Option<Command>,
 
     /// With no subcommand, contactd serves.
     #[command(flatten)]
     pub serve: ServeArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Human,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -52,6 +64,14 @@ pub enum Command {
     /// Create, list and revoke API keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Write a consistent copy of the live database (safe while the server runs).
+    Backup {
+        /// The new file, or an existing folder to put a timestamped file in.
+        #[arg(value_name = "DEST")]
+        dest: PathBuf,
+    },
+    /// Check integrity, references and migrations; exits non-zero on any problem.
+    Check,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -77,6 +97,34 @@ pub struct ServeArgs {
     #[arg(long, env = "CONTACTD_WORKERS", value_name = "N",
           value_parser = clap::value_parser!(u16).range(1..=512))]
     pub workers: Option<u16>,
+
+    /// Browser origin allowed by CORS (repeatable, or comma-separated in the env
+    /// variable). None by default: CORS stays off.
+    #[arg(long = "cors-origin", env = "CONTACTD_CORS_ORIGINS", value_name = "ORIGIN",
+          value_delimiter = ',', value_parser = parse_origin)]
+    pub cors_origins: Vec<String>,
+
+    /// Seconds a client has to send a request's headers.
+    #[arg(long, env = "CONTACTD_REQUEST_TIMEOUT", value_name = "SECS", default_value_t = 5,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub request_timeout: u64,
+
+    /// Seconds requests in flight get to finish after SIGINT/SIGTERM.
+    #[arg(long, env = "CONTACTD_SHUTDOWN_TIMEOUT", value_name = "SECS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(0..=3600))]
+    pub shutdown_timeout: u64,
+}
+
+/// An origin as browsers send it: scheme, host and optional port, nothing else.
+fn parse_origin(s: &str) -> Result<String, String> {
+    let rest = s
+        .strip_prefix("https://")
+        .or_else(|| s.strip_prefix("http://"))
+        .ok_or("expected an origin such as https://dashboard.example.com")?;
+    if rest.is_empty() || rest.contains('/') || rest.contains(char::is_whitespace) {
+        return Err("expected an origin (scheme://host[:port]), without a path".to_owned());
+    }
+    Ok(s.to_owned())
 }
 
 #[derive(Debug, Subcommand)]
@@ -128,14 +176,22 @@ fn parse_key_id(s: &str) -> Result<ApiKeyId, String> {
 
 /// Logs go to stderr, filtered by `RUST_LOG` (default: `info`, with refinery's
 /// step-by-step notes kept to warnings; `migrate` says what it applied itself).
-pub fn init_logging() {
+pub fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,refinery_core=warn"));
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Human => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+        LogFormat::Json => builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .init(),
+    }
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -156,6 +212,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             out,
         })) => generate_fixtures(contacts, seed, &out),
         Some(Command::Keys(command)) => keys(&store_options, command),
+        Some(Command::Backup { dest }) => backup(&store_options, &dest),
+        Some(Command::Check) => check(&store_options),
     }
 }
 
@@ -168,6 +226,18 @@ fn open(options: &StoreOptions) -> anyhow::Result<Store> {
 }
 
 fn serve(store_options: &StoreOptions, args: ServeArgs) -> anyhow::Result<()> {
+    let workers = args
+        .workers
+        .map(usize::from)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+    // Each worker keeps a connection; one more serves readiness checks and the like.
+    if (store_options.pool_size as usize) <= workers {
+        bail!(
+            "--pool-size (CONTACTD_POOL_SIZE) is {} but must be more than the {workers} workers \
+             (--workers, CONTACTD_WORKERS): each worker keeps a connection",
+            store_options.pool_size
+        );
+    }
     let store = open(store_options)?;
     println!("database: {}", store_options.path.display());
 
@@ -185,10 +255,10 @@ fn serve(store_options: &StoreOptions, args: ServeArgs) -> anyhow::Result<()> {
 
     let options = ServerOptions {
         bind: args.bind.clone(),
-        workers: args
-            .workers
-            .map(usize::from)
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
+        workers,
+        cors_origins: args.cors_origins.clone(),
+        request_timeout: Duration::from_secs(args.request_timeout),
+        shutdown_timeout: Duration::from_secs(args.shutdown_timeout),
     };
     actix_web::rt::System::new().block_on(async move {
         let (server, addrs) = http::bind(store, &options)
@@ -237,6 +307,66 @@ fn load_fixtures(store_options: &StoreOptions, paths: &[PathBuf]) -> anyhow::Res
     let sources = fixtures::read_sources(paths)?;
     let summary = fixtures::load(&store, &sources)?;
     println!("loaded {summary}");
+    Ok(())
+}
+
+fn backup(store_options: &StoreOptions, dest: &Path) -> anyhow::Result<()> {
+    let store = Store::open_existing(store_options)?;
+    let dest = if dest.is_dir() {
+        let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
+        dest.join(format!("contactd-{stamp}.db"))
+    } else {
+        dest.to_owned()
+    };
+    if dest.exists() {
+        bail!(
+            "{} already exists; a backup never overwrites a file",
+            dest.display()
+        );
+    }
+    store
+        .backup(&dest)
+        .with_context(|| format!("cannot write the backup {}", dest.display()))?;
+    let size = std::fs::metadata(&dest).map(|m| m.len()).unwrap_or(0);
+    println!(
+        "backed up {} to {} ({size} bytes)",
+        store_options.path.display(),
+        dest.display()
+    );
+    Ok(())
+}
+
+fn check(store_options: &StoreOptions) -> anyhow::Result<()> {
+    let store = Store::open_existing(store_options)?;
+    let health = store.health()?;
+    let verdict = |problems: &[String]| {
+        if problems.is_empty() {
+            "ok".to_owned()
+        } else {
+            problems.join("\n  ")
+        }
+    };
+    println!("integrity: {}", verdict(&health.integrity));
+    println!("foreign keys: {}", verdict(&health.foreign_keys));
+    println!(
+        "migrations applied: {}",
+        if health.applied_migrations.is_empty() {
+            "none".to_owned()
+        } else {
+            health.applied_migrations.join(", ")
+        }
+    );
+    println!(
+        "migrations pending: {}",
+        if health.pending_migrations.is_empty() {
+            "none".to_owned()
+        } else {
+            health.pending_migrations.join(", ")
+        }
+    );
+    if !health.is_healthy() {
+        bail!("{} has problems (see above)", store_options.path.display());
+    }
     Ok(())
 }
 

@@ -2,14 +2,18 @@
 
 mod contacts;
 mod error;
+mod metrics;
 mod ops;
 mod request_context;
 mod worker;
 
 use std::net::SocketAddr;
+use std::time::Duration;
+
+use actix_cors::Cors;
 
 use actix_web::dev::Server;
-use actix_web::middleware::from_fn;
+use actix_web::middleware::{Condition, from_fn};
 use actix_web::{
     App, FromRequest, Handler, HttpRequest, HttpResponse, HttpServer, Resource, Responder, web,
 };
@@ -24,12 +28,20 @@ use worker::WorkerContext;
 pub struct ServerOptions {
     pub bind: String,
     pub workers: usize,
+    /// Origins allowed by CORS; empty leaves CORS off.
+    pub cors_origins: Vec<String>,
+    /// Time a client has to send a request's headers.
+    pub request_timeout: Duration,
+    /// Time requests in flight get to finish on SIGINT/SIGTERM.
+    pub shutdown_timeout: Duration,
 }
 
 /// Registers every route; the server and the in-process tests build the app with it.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(get_or_head(contacts::ROUTE, contacts::contact_info))
-        .service(get_or_head("/healthz", ops::healthz));
+        .service(get_or_head("/healthz", ops::healthz))
+        .service(get_or_head("/readyz", ops::readyz))
+        .service(get_or_head("/metrics", ops::metrics));
 }
 
 /// A resource that answers GET and HEAD, and 405 with `Allow` to any other method.
@@ -47,6 +59,18 @@ where
         }))
 }
 
+/// CORS for browser dashboards on the given origins: reads only, with the headers the
+/// endpoint takes and the ones worth reading back.
+fn cors(origins: &[String]) -> Cors {
+    origins
+        .iter()
+        .fold(Cors::default(), |cors, origin| cors.allowed_origin(origin))
+        .allowed_methods(["GET", "HEAD"])
+        .allowed_headers(["x-api-key", "x-request-id", "if-none-match"])
+        .expose_headers(["etag", "x-request-id"])
+        .max_age(600)
+}
+
 async fn route_not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
     Err(ApiError::RouteNotFound {
         method: req.method().to_string(),
@@ -56,16 +80,25 @@ async fn route_not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
 
 /// Binds the listening socket and returns the server (not yet running) with the
 /// addresses it listens on. The socket accepts connections from here on.
-pub fn bind(store: Store, options: &ServerOptions) -> std::io::Result<(Server, Vec<SocketAddr>)> {
+pub fn bind(store: Store, options: &ServerOptions) -> anyhow::Result<(Server, Vec<SocketAddr>)> {
+    let metrics = web::Data::new(metrics::Metrics::new()?);
+    let cors_origins = options.cors_origins.clone();
     let server = HttpServer::new(move || {
         // Called once per worker thread: each worker gets a context of its own.
         App::new()
             .app_data(web::Data::new(WorkerContext::new(store.clone())))
+            .app_data(metrics.clone())
             .configure(configure)
             .default_service(web::to(route_not_found))
+            .wrap(Condition::new(
+                !cors_origins.is_empty(),
+                cors(&cors_origins),
+            ))
             .wrap(from_fn(request_context::request_context))
     })
     .workers(options.workers)
+    .client_request_timeout(options.request_timeout)
+    .shutdown_timeout(options.shutdown_timeout.as_secs())
     .bind(&options.bind)?;
     let addrs = server.addrs();
     Ok((server.run(), addrs))

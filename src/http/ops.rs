@@ -1,6 +1,12 @@
-//! Operations endpoints: no API key, for load balancers and supervisors.
+//! Operations endpoints: no API key, for load balancers, supervisors and scrapers.
 
-use actix_web::HttpResponse;
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+
+use super::error::{ApiError, envelope};
+use super::metrics::Metrics;
+use super::worker::WorkerContext;
+use crate::store::Readiness;
 
 /// `GET /healthz`: 200 while the process runs. Touches no database, so it is also the
 /// ceiling the benchmark compares the contact endpoint against.
@@ -8,4 +14,34 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/json")
         .body(r#"{"status":"ok"}"#)
+}
+
+/// `GET /readyz`: 200 when a pooled connection answers and every migration is applied,
+/// else 503 with the envelope (the reason goes to the log).
+pub async fn readyz(worker: web::Data<WorkerContext>) -> Result<HttpResponse, ApiError> {
+    let store = worker.store().clone();
+    match web::block(move || store.readiness()).await? {
+        Readiness::Ready => Ok(HttpResponse::Ok()
+            .content_type("application/json")
+            .body(r#"{"status":"ready"}"#)),
+        Readiness::NotReady(reason) => {
+            tracing::warn!(%reason, "not ready");
+            Ok(envelope(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Service Unavailable",
+            ))
+        }
+    }
+}
+
+/// `GET /metrics`: Prometheus text format.
+pub async fn metrics(
+    worker: web::Data<WorkerContext>,
+    metrics: web::Data<Metrics>,
+) -> Result<HttpResponse, ApiError> {
+    let store = worker.store().clone();
+    let text = web::block(move || metrics.render(&store)).await??;
+    Ok(HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(text))
 }

@@ -3,14 +3,15 @@
 
 use std::time::Instant;
 
-use actix_web::Error;
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
+use actix_web::{Error, web};
 use tracing::Instrument;
 
 use super::error::{ApiError, envelope_body, mime_json};
+use super::metrics::{Metrics, UNMATCHED_ROUTE};
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -36,12 +37,24 @@ pub async fn request_context(
     );
     let method = req.method().clone();
     let path = req.path().to_owned();
+    let metrics = req.app_data::<web::Data<Metrics>>().cloned();
 
     let mut res = next.call(req).instrument(span.clone()).await?;
 
     let status = res.status();
-    let route = res.request().match_pattern().unwrap_or(path);
-    let latency_ms = format!("{:.3}", started.elapsed().as_secs_f64() * 1000.0);
+    let pattern = res.request().match_pattern();
+    let elapsed = started.elapsed();
+    if let Some(metrics) = metrics {
+        let label = pattern.as_deref().unwrap_or(UNMATCHED_ROUTE);
+        metrics.observe(
+            label,
+            method.as_str(),
+            status.as_u16(),
+            elapsed.as_secs_f64(),
+        );
+    }
+    let route = pattern.unwrap_or(path);
+    let latency_ms = format!("{:.3}", elapsed.as_secs_f64() * 1000.0);
     span.in_scope(|| {
         let cause = res.response().error().and_then(|e| match e.as_error::<ApiError>() {
             Some(ApiError::Unexpected(cause)) => Some(format!("{cause:#}")),

@@ -48,6 +48,10 @@ impl WorkerContext {
         }
     }
 
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
     /// Runs `f` with this worker's connection (taken from the pool on first use), in one
     /// read snapshot, after emptying the caches if anything was committed since the
     /// last request.

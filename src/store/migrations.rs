@@ -33,20 +33,29 @@ pub fn apply(conn: &mut Connection, path: &Path) -> Result<Vec<String>> {
         .collect())
 }
 
-/// The migrations this binary knows that `conn` has not applied yet.
-pub fn pending(conn: &mut Connection) -> Result<Vec<String>> {
+/// Which migrations a database has applied, and which this binary knows that it has not.
+pub struct Status {
+    pub applied: Vec<String>,
+    pub pending: Vec<String>,
+}
+
+pub fn status(conn: &mut Connection) -> Result<Status> {
     let runner = embedded::migrations::runner();
     let applied = if has_history(conn)? {
         runner.get_applied_migrations(conn)?
     } else {
         Vec::new()
     };
-    Ok(runner
+    let pending = runner
         .get_migrations()
         .iter()
         .filter(|m| !applied.iter().any(|a| a.version() == m.version()))
         .map(|m| m.to_string())
-        .collect())
+        .collect();
+    Ok(Status {
+        applied: applied.iter().map(|m| m.to_string()).collect(),
+        pending,
+    })
 }
 
 /// refinery's own table exists once any migration has run; its queries fail before that.
@@ -80,7 +89,9 @@ mod tests {
         assert_eq!(first, vec!["V1__initial".to_owned()]);
         let second = apply(&mut conn, path).unwrap();
         assert!(second.is_empty(), "second run applied {second:?}");
-        assert!(pending(&mut conn).unwrap().is_empty());
+        let status = status(&mut conn).unwrap();
+        assert!(status.pending.is_empty());
+        assert_eq!(status.applied, vec!["V1__initial".to_owned()]);
     }
 
     #[test]

@@ -4,10 +4,11 @@ mod api_keys;
 mod columns;
 mod contacts;
 mod fixture_writes;
+mod maintenance;
 pub mod migrations;
 mod reader;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use r2d2_sqlite::SqliteConnectionManager;
@@ -15,6 +16,7 @@ use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 
 pub use api_keys::{ApiKeyRecord, Revocation};
 pub use fixture_writes::FixtureWriter;
+pub use maintenance::{Counts, Health, Readiness};
 pub use reader::Reader;
 
 type Pool = r2d2::Pool<SqliteConnectionManager>;
@@ -33,6 +35,8 @@ pub enum StoreError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("there is no database at {}", path.display())]
+    Missing { path: PathBuf },
     #[error("cannot open the database {}: {source}", path.display())]
     Open {
         path: PathBuf,
@@ -82,20 +86,33 @@ impl Store {
                 source,
             })?;
         }
-        let open_error = |source| StoreError::Open {
-            path: path.clone(),
-            source,
-        };
-
         // One direct connection first, so that a bad file fails at once with SQLite's own
         // words rather than after the pool's connection timeout.
-        let mut conn = Connection::open_with_flags(path, open_flags()).map_err(open_error)?;
-        configure_connection(&mut conn).map_err(open_error)?;
+        let mut conn = connect(path, open_flags())?;
         conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(open_error)?;
+            .map_err(|source| StoreError::Open {
+                path: path.clone(),
+                source,
+            })?;
         let applied = migrations::apply(&mut conn, path)?;
         drop(conn);
+        Ok((Self::with_pool(options)?, applied))
+    }
 
+    /// Opens a database that must already exist, changing nothing: for `backup` and
+    /// `check`, which must not migrate what they are asked to copy or inspect.
+    pub fn open_existing(options: &StoreOptions) -> Result<Self> {
+        if !options.path.is_file() {
+            return Err(StoreError::Missing {
+                path: options.path.clone(),
+            });
+        }
+        connect(&options.path, open_flags() - OpenFlags::SQLITE_OPEN_CREATE)?;
+        Self::with_pool(options)
+    }
+
+    fn with_pool(options: &StoreOptions) -> Result<Self> {
+        let path = &options.path;
         let manager = SqliteConnectionManager::file(path)
             .with_flags(open_flags())
             .with_init(configure_connection);
@@ -104,7 +121,7 @@ impl Store {
             .min_idle(Some(1))
             .connection_timeout(BUSY_TIMEOUT)
             .build(manager)?;
-        Ok((Self { pool }, applied))
+        Ok(Self { pool })
     }
 
     fn conn(&self) -> Result<r2d2::PooledConnection<SqliteConnectionManager>> {
@@ -148,6 +165,18 @@ impl Store {
             .map_err(StoreError::from)?;
         result
     }
+}
+
+/// Opens and configures one connection, with SQLite's own words on failure (such as
+/// "file is not a database").
+fn connect(path: &Path, flags: OpenFlags) -> Result<Connection> {
+    let open_error = |source| StoreError::Open {
+        path: path.to_owned(),
+        source,
+    };
+    let mut conn = Connection::open_with_flags(path, flags).map_err(open_error)?;
+    configure_connection(&mut conn).map_err(open_error)?;
+    Ok(conn)
 }
 
 fn open_flags() -> OpenFlags {

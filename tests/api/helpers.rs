@@ -373,6 +373,7 @@ impl Reply {
             404 => "Not Found",
             405 => "Method Not Allowed",
             500 => "Internal Server Error",
+            503 => "Service Unavailable",
             other => panic!("no reason phrase known for {other}"),
         };
         let expected =

@@ -7,3 +7,4 @@ mod endpoint;
 mod fixtures;
 mod helpers;
 mod keys;
+mod ops;

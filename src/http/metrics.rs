@@ -1,0 +1,100 @@
+//! `GET /metrics`: Prometheus text format, through the `prometheus` crate.
+//!
+//! Requests are labelled by route template (`/api/public/contact/{aiContactId}/info`),
+//! never by raw path, so contact ids cannot blow up the label set.
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+};
+
+use crate::store::{Store, StoreError};
+
+/// The label of requests no route matched.
+pub const UNMATCHED_ROUTE: &str = "<unmatched>";
+
+/// Latency buckets, in seconds: the endpoint answers in tens of microseconds when all
+/// is well, so the low end is fine-grained.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+    1.0,
+];
+
+pub struct Metrics {
+    registry: Registry,
+    requests: IntCounterVec,
+    latency: HistogramVec,
+    pool_connections: IntGauge,
+    pool_idle: IntGauge,
+    contacts: IntGauge,
+    live_keys: IntGauge,
+}
+
+impl Metrics {
+    pub fn new() -> Result<Self, prometheus::Error> {
+        let registry = Registry::new_custom(Some("contactd".into()), None)?;
+        let requests = IntCounterVec::new(
+            Opts::new(
+                "http_requests_total",
+                "HTTP requests answered, by route template, method and status",
+            ),
+            &["route", "method", "status"],
+        )?;
+        let latency = HistogramVec::new(
+            HistogramOpts::new(
+                "http_request_duration_seconds",
+                "Time to answer, by route template and status",
+            )
+            .buckets(LATENCY_BUCKETS.to_vec()),
+            &["route", "status"],
+        )?;
+        let pool_connections = IntGauge::new(
+            "db_pool_connections",
+            "Open connections in the database pool",
+        )?;
+        let pool_idle = IntGauge::new(
+            "db_pool_idle_connections",
+            "Idle connections in the database pool",
+        )?;
+        let contacts = IntGauge::new("contacts", "Contacts stored")?;
+        let live_keys = IntGauge::new("api_keys_live", "API keys stored and not revoked")?;
+        registry.register(Box::new(requests.clone()))?;
+        registry.register(Box::new(latency.clone()))?;
+        registry.register(Box::new(pool_connections.clone()))?;
+        registry.register(Box::new(pool_idle.clone()))?;
+        registry.register(Box::new(contacts.clone()))?;
+        registry.register(Box::new(live_keys.clone()))?;
+        Ok(Self {
+            registry,
+            requests,
+            latency,
+            pool_connections,
+            pool_idle,
+            contacts,
+            live_keys,
+        })
+    }
+
+    pub fn observe(&self, route: &str, method: &str, status: u16, seconds: f64) {
+        let status = status.to_string();
+        self.requests
+            .with_label_values(&[route, method, status.as_str()])
+            .inc();
+        self.latency
+            .with_label_values(&[route, status.as_str()])
+            .observe(seconds);
+    }
+
+    /// Reads the gauges from the database (a blocking call) and renders everything.
+    pub fn render(&self, store: &Store) -> Result<String, StoreError> {
+        let pool = store.pool_state();
+        self.pool_connections.set(i64::from(pool.connections));
+        self.pool_idle.set(i64::from(pool.idle_connections));
+        let counts = store.counts()?;
+        self.contacts.set(counts.contacts);
+        self.live_keys.set(counts.live_keys);
+        let mut text = Vec::new();
+        // Encoding plain counters into a Vec cannot fail.
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut text);
+        Ok(String::from_utf8_lossy(&text).into_owned())
+    }
+}

@@ -1,0 +1,118 @@
+//! Operations on the database as a whole: backups, integrity and readiness checks.
+
+use std::path::Path;
+
+use super::{Result, Store, migrations};
+
+/// What `contactd check` found; healthy when every list is empty.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Health {
+    /// Lines of `PRAGMA integrity_check` other than its lone "ok".
+    pub integrity: Vec<String>,
+    /// Rows of `PRAGMA foreign_key_check`: references to rows that are not there.
+    pub foreign_keys: Vec<String>,
+    /// Migrations this binary knows that the database has not applied.
+    pub pending_migrations: Vec<String>,
+    /// Migrations the database has applied, oldest first.
+    pub applied_migrations: Vec<String>,
+}
+
+impl Health {
+    pub fn is_healthy(&self) -> bool {
+        self.integrity.is_empty()
+            && self.foreign_keys.is_empty()
+            && self.pending_migrations.is_empty()
+    }
+}
+
+/// Rows counted for the metrics gauges.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Counts {
+    pub contacts: i64,
+    pub live_keys: i64,
+}
+
+/// Whether the server can answer from the database right now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Readiness {
+    Ready,
+    NotReady(String),
+}
+
+impl Store {
+    pub fn pool_state(&self) -> r2d2::State {
+        self.pool.state()
+    }
+
+    /// Contacts and live keys. Counting contacts reads the client index, the smallest
+    /// one that holds them all: some tens of milliseconds at a million contacts.
+    pub fn counts(&self) -> Result<Counts> {
+        let conn = self.conn()?;
+        Ok(Counts {
+            contacts: conn.query_row("SELECT count(*) FROM contacts", [], |r| r.get(0))?,
+            live_keys: conn.query_row(
+                "SELECT count(*) FROM api_keys WHERE revoked_at IS NULL",
+                [],
+                |r| r.get(0),
+            )?,
+        })
+    }
+
+    /// A consistent copy of the live database at `dest` (`VACUUM INTO`: one read
+    /// snapshot, compacted, safe while the server runs). `dest` must not exist.
+    pub fn backup(&self, dest: &Path) -> Result<()> {
+        let conn = self.conn()?;
+        conn.execute("VACUUM INTO ?1", [dest.to_string_lossy()])?;
+        Ok(())
+    }
+
+    /// Integrity, dangling references and migration status, for `contactd check`.
+    pub fn health(&self) -> Result<Health> {
+        let mut conn = self.conn()?;
+        let integrity = column_strings(&conn, "PRAGMA integrity_check")?
+            .into_iter()
+            .filter(|line| line != "ok")
+            .collect();
+        let foreign_keys = {
+            let mut stmt = conn.prepare("PRAGMA foreign_key_check")?;
+            let rows = stmt.query_map([], |r| {
+                Ok(format!(
+                    "a row of {} (rowid {:?}) refers to a missing row of {}",
+                    r.get::<_, String>(0)?,
+                    r.get::<_, Option<i64>>(1)?,
+                    r.get::<_, String>(2)?
+                ))
+            })?;
+            rows.collect::<rusqlite::Result<Vec<_>>>()?
+        };
+        let status = migrations::status(&mut conn)?;
+        Ok(Health {
+            integrity,
+            foreign_keys,
+            pending_migrations: status.pending,
+            applied_migrations: status.applied,
+        })
+    }
+
+    /// Ready when a pooled connection answers and every migration is applied.
+    pub fn readiness(&self) -> Readiness {
+        let check = || -> Result<Vec<String>> {
+            let mut conn = self.conn()?;
+            conn.query_row("SELECT 1", [], |_| Ok(()))?;
+            Ok(migrations::status(&mut conn)?.pending)
+        };
+        match check() {
+            Ok(pending) if pending.is_empty() => Readiness::Ready,
+            Ok(pending) => {
+                Readiness::NotReady(format!("pending migrations: {}", pending.join(", ")))
+            }
+            Err(e) => Readiness::NotReady(e.to_string()),
+        }
+    }
+}
+
+fn column_strings(conn: &rusqlite::Connection, sql: &str) -> Result<Vec<String>> {
+    let mut stmt = conn.prepare(sql)?;
+    let rows = stmt.query_map([], |r| r.get(0))?;
+    Ok(rows.collect::<rusqlite::Result<Vec<String>>>()?)
+}

@@ -1,0 +1,264 @@
+//! Operations: readiness, metrics, backups and checks, against the real binary.
+
+use crate::helpers::*;
+
+fn server_with_tenants() -> (Workspace, TestServer) {
+    let ws = Workspace::new();
+    ws.load(&fixture_path(TENANTS));
+    let server = ws.serve(&["--no-demo"]);
+    (ws, server)
+}
+
+#[test]
+fn readiness_flips_when_the_schema_is_not_what_the_binary_needs() {
+    let (ws, server) = server_with_tenants();
+    assert_eq!(server.get("/readyz", None, &[]).status, 200);
+
+    // Another process rolls the schema history back: the binary now sees a pending migration.
+    let conn = rusqlite::Connection::open(ws.db()).unwrap();
+    conn.execute("DELETE FROM refinery_schema_history", [])
+        .unwrap();
+
+    let not_ready = server.get("/readyz", None, &[]);
+    not_ready.assert_error(503, "Service Unavailable");
+    assert_eq!(
+        server.get("/healthz", None, &[]).status,
+        200,
+        "alive all the same"
+    );
+    assert!(
+        server.log().contains("pending migrations: V1__initial"),
+        "{}",
+        server.log()
+    );
+}
+
+#[test]
+fn metrics_count_the_request_just_made_by_route_template() {
+    let (_ws, server) = server_with_tenants();
+    server.info(FULL_CONTACT, Some(KEY_A));
+    server.info(CONTACT_OF_B, Some(KEY_A));
+    server.get("/no/such/route", None, &[]);
+
+    let reply = server.get("/metrics", None, &[]);
+
+    assert_eq!(reply.status, 200);
+    assert!(
+        reply
+            .header("content-type")
+            .unwrap()
+            .starts_with("text/plain")
+    );
+    let text = reply.body;
+    let count = |labels: &str| -> u64 {
+        text.lines()
+            .find(|l| l.starts_with("contactd_http_requests_total{") && l.contains(labels))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    let route = r#"route="/api/public/contact/{aiContactId}/info""#;
+    assert_eq!(
+        count(&format!(r#"method="GET",{route},status="200""#)),
+        1,
+        "{text}"
+    );
+    assert_eq!(
+        count(&format!(r#"method="GET",{route},status="404""#)),
+        1,
+        "{text}"
+    );
+    assert!(text.contains(r#"status="404""#), "{text}");
+    assert!(!text.contains(FULL_CONTACT), "no raw ids in labels");
+    assert!(text.contains(r#"route="<unmatched>""#), "{text}");
+    assert!(text.contains("contactd_contacts 3"), "{text}");
+    assert!(text.contains("contactd_api_keys_live 3"), "{text}");
+    assert!(text.contains("contactd_db_pool_connections"), "{text}");
+    assert!(
+        text.contains("contactd_http_request_duration_seconds_bucket"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_backup_taken_while_serving_restores_to_identical_bodies() {
+    let (ws, server) = server_with_tenants();
+    let before: Vec<String> = [FULL_CONTACT, MINIMAL_CONTACT]
+        .iter()
+        .map(|id| server.info(id, Some(KEY_A)).body)
+        .collect();
+    let backup = ws.path("backups/copy.db");
+    std::fs::create_dir_all(ws.path("backups")).unwrap();
+
+    let result = ws.run(&["backup", backup.to_str().unwrap()]);
+    result.assert_success();
+    drop(server);
+
+    let restored = Workspace::new();
+    std::fs::create_dir_all(restored.db().parent().unwrap()).unwrap();
+    std::fs::copy(&backup, restored.db()).unwrap();
+    let server = restored.serve(&["--no-demo"]);
+    let after: Vec<String> = [FULL_CONTACT, MINIMAL_CONTACT]
+        .iter()
+        .map(|id| server.info(id, Some(KEY_A)).body)
+        .collect();
+    assert_eq!(after, before);
+    restored.run(&["check"]).assert_success();
+}
+
+#[test]
+fn backup_never_overwrites_and_names_a_file_in_a_folder() {
+    let (ws, _server) = server_with_tenants();
+    std::fs::create_dir_all(ws.path("into")).unwrap();
+    let taken = ws.write("taken.db", "precious");
+
+    let into_folder = ws.run(&["backup", ws.path("into").to_str().unwrap()]);
+    let over_a_file = ws.run(&["backup", taken.to_str().unwrap()]);
+
+    into_folder.assert_success();
+    let made: Vec<_> = std::fs::read_dir(ws.path("into")).unwrap().collect();
+    assert_eq!(made.len(), 1);
+    over_a_file.assert_failure();
+    assert!(
+        over_a_file.stderr.contains("already exists"),
+        "{}",
+        over_a_file.stderr
+    );
+    assert_eq!(std::fs::read_to_string(taken).unwrap(), "precious");
+}
+
+#[test]
+fn check_passes_a_good_database_and_fails_a_damaged_one() {
+    let ws = Workspace::new();
+    ws.load(&fixture_path(TENANTS));
+
+    let good = ws.run(&["check"]);
+    good.assert_success();
+    assert!(good.stdout.contains("integrity: ok"), "{}", good.stdout);
+    assert!(
+        good.stdout.contains("migrations pending: none"),
+        "{}",
+        good.stdout
+    );
+
+    let conn = rusqlite::Connection::open(ws.db()).unwrap();
+    conn.execute_batch(
+        "PRAGMA foreign_keys = OFF;
+         DELETE FROM tickets WHERE id = 'a0000000-0000-4000-8000-000000000001';",
+    )
+    .unwrap();
+    drop(conn);
+    let damaged = ws.run(&["check"]);
+    damaged.assert_failure();
+    assert!(
+        damaged
+            .stdout
+            .contains("refers to a missing row of tickets"),
+        "{}",
+        damaged.stdout
+    );
+
+    let missing = Workspace::run_bare(&["--db", ws.path("nope.db").to_str().unwrap(), "check"]);
+    missing.assert_failure();
+    assert!(
+        missing.stderr.contains("there is no database at"),
+        "{}",
+        missing.stderr
+    );
+    assert!(
+        !ws.path("nope.db").exists(),
+        "check must not create a database"
+    );
+}
+
+#[test]
+fn cors_is_off_by_default_and_answers_configured_origins_only() {
+    let ws = Workspace::new();
+    ws.load(&fixture_path(TENANTS));
+    let off = ws.serve(&["--no-demo"]);
+    let on = ws.serve(&["--no-demo", "--cors-origin", "https://dash.example"]);
+    let path = TestServer::info_path(FULL_CONTACT);
+    let preflight = [
+        ("origin", "https://dash.example"),
+        ("access-control-request-method", "GET"),
+        ("access-control-request-headers", "x-api-key"),
+    ];
+
+    let plain = off.get(&path, Some(KEY_A), &[("origin", "https://dash.example")]);
+    assert_eq!(plain.status, 200);
+    assert_eq!(plain.header("access-control-allow-origin"), None);
+
+    let allowed = on.request("OPTIONS", &path, None, &preflight);
+    assert_eq!(allowed.status, 200, "{}", allowed.body);
+    assert_eq!(
+        allowed.header("access-control-allow-origin"),
+        Some("https://dash.example")
+    );
+    let read = on.get(&path, Some(KEY_A), &[("origin", "https://dash.example")]);
+    assert_eq!(
+        read.header("access-control-allow-origin"),
+        Some("https://dash.example")
+    );
+    assert!(
+        read.header("access-control-expose-headers")
+            .unwrap_or("")
+            .contains("etag")
+    );
+
+    let other = on.get(&path, Some(KEY_A), &[("origin", "https://evil.example")]);
+    assert_eq!(other.header("access-control-allow-origin"), None);
+    assert_eq!(
+        other.header("content-type"),
+        Some("application/json"),
+        "{}",
+        other.body
+    );
+}
+
+#[test]
+fn json_logs_carry_the_request_id_and_client_but_never_the_key() {
+    let ws = Workspace::new();
+    ws.load(&fixture_path(TENANTS));
+    let server = ws.serve(&["--no-demo", "--log-format", "json"]);
+
+    server.get(
+        &TestServer::info_path(FULL_CONTACT),
+        Some(KEY_A),
+        &[("x-request-id", "json-log-1")],
+    );
+
+    let log = server.log();
+    let line = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["span"]["request_id"] == "json-log-1")
+        .unwrap_or_else(|| panic!("no JSON line with the request id:\n{log}"));
+    assert_eq!(line["fields"]["status"], 200);
+    assert_eq!(
+        line["span"]["client_id"],
+        "aaaaaaaa-0000-4000-8000-000000000001"
+    );
+    assert!(!log.contains(KEY_A));
+}
+
+#[test]
+fn a_pool_too_small_for_the_workers_is_refused_naming_both_settings() {
+    let ws = Workspace::new();
+
+    let result = ws.run(&[
+        "--pool-size",
+        "2",
+        "serve",
+        "--workers",
+        "4",
+        "--bind",
+        "127.0.0.1:0",
+    ]);
+
+    result.assert_failure();
+    assert!(
+        result.stderr.contains("--pool-size") && result.stderr.contains("--workers"),
+        "{}",
+        result.stderr
+    );
+}
