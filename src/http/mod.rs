@@ -41,7 +41,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(get_or_head(contacts::ROUTE, contacts::contact_info))
         .service(get_or_head("/healthz", ops::healthz))
         .service(get_or_head("/readyz", ops::readyz))
-        .service(get_or_head("/metrics", ops::metrics));
+        .service(get_or_head("/metrics", ops::metrics))
+        .service(get_or_head("/openapi.json", ops::openapi));
 }
 
 /// A resource that answers GET and HEAD, and 405 with `Allow` to any other method.

@@ -45,3 +45,14 @@ pub async fn metrics(
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .body(text))
 }
+
+/// The OpenAPI 3.1 document of every public route. Kept as a file; `tests/api/openapi.rs`
+/// validates real answers of every status against it, so it cannot drift.
+const OPENAPI: &str = include_str!("openapi.json");
+
+/// `GET /openapi.json`.
+pub async fn openapi() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(OPENAPI)
+}

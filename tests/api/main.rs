@@ -7,4 +7,5 @@ mod endpoint;
 mod fixtures;
 mod helpers;
 mod keys;
+mod openapi;
 mod ops;
