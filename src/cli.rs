@@ -109,6 +109,16 @@ pub struct ServeArgs {
           value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub request_timeout: u64,
 
+    /// Failed API-key attempts per client address and minute before they answer 429
+    /// (0: no limit). Valid keys are never slowed by it.
+    #[arg(
+        long,
+        env = "CONTACTD_AUTH_FAILURES_PER_MINUTE",
+        value_name = "N",
+        default_value_t = 60
+    )]
+    pub auth_failures_per_minute: u32,
+
     /// Seconds requests in flight get to finish after SIGINT/SIGTERM.
     #[arg(long, env = "CONTACTD_SHUTDOWN_TIMEOUT", value_name = "SECS", default_value_t = 30,
           value_parser = clap::value_parser!(u64).range(0..=3600))]
@@ -259,6 +269,7 @@ fn serve(store_options: &StoreOptions, args: ServeArgs) -> anyhow::Result<()> {
         cors_origins: args.cors_origins.clone(),
         request_timeout: Duration::from_secs(args.request_timeout),
         shutdown_timeout: Duration::from_secs(args.shutdown_timeout),
+        auth_failures_per_minute: args.auth_failures_per_minute,
     };
     actix_web::rt::System::new().block_on(async move {
         let (server, addrs) = http::bind(store, &options)

@@ -5,6 +5,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use super::auth_limit::AuthFailureLimit;
 use super::error::{ApiError, mime_json};
 use super::request_context::record_client;
 use super::worker::{Rendered, WorkerContext};
@@ -18,7 +19,8 @@ pub const ROUTE: &str = "/api/public/contact/{aiContactId}/info";
 
 const API_KEY_HEADER: &str = "x-api-key";
 
-/// Answers, in this order: 401 for a missing, unknown or revoked `x-api-key`; 400 when
+/// Answers, in this order: 401 for a missing, unknown or revoked `x-api-key` (429 with
+/// `Retry-After` once its address has failed too often); 400 when
 /// `aiContactId` is not a canonical UUID; 404 when the key's client has no such contact;
 /// 200 with the contact, an `ETag` and `Cache-Control: private, no-cache`, or 304 when
 /// `If-None-Match` names the current tag. `HEAD` answers the same without a body.
@@ -28,7 +30,23 @@ const API_KEY_HEADER: &str = "x-api-key";
 pub async fn contact_info(
     req: HttpRequest,
     worker: web::Data<WorkerContext>,
+    auth_limit: web::Data<AuthFailureLimit>,
 ) -> Result<HttpResponse, ApiError> {
+    match answer(&req, &worker) {
+        Err(ApiError::Unauthorized) => {
+            let refused = req
+                .peer_addr()
+                .map(|peer| auth_limit.record_failure(peer.ip()));
+            match refused {
+                Some(Err(retry_after)) => Err(ApiError::TooManyFailedAttempts { retry_after }),
+                _ => Err(ApiError::Unauthorized),
+            }
+        }
+        other => other,
+    }
+}
+
+fn answer(req: &HttpRequest, worker: &WorkerContext) -> Result<HttpResponse, ApiError> {
     let key_hash = req
         .headers()
         .get(API_KEY_HEADER)
@@ -51,7 +69,7 @@ pub async fn contact_info(
     })?;
 
     let cache_control = HeaderValue::from_static("private, no-cache");
-    if is_fresh(&req, &rendered.etag) {
+    if is_fresh(req, &rendered.etag) {
         return Ok(HttpResponse::NotModified()
             .insert_header((header::ETAG, rendered.etag))
             .insert_header((header::CACHE_CONTROL, cache_control))

@@ -21,6 +21,9 @@ pub enum ApiError {
     RouteNotFound { method: String, path: String },
     #[error("Method Not Allowed")]
     MethodNotAllowed { allow: &'static str },
+    /// Too many failed API-key attempts from one address.
+    #[error("Too many failed API key attempts; retry later")]
+    TooManyFailedAttempts { retry_after: std::time::Duration },
     /// The cause is logged with the request id and never shown to the caller.
     #[error("Internal server error")]
     Unexpected(#[source] anyhow::Error),
@@ -45,16 +48,27 @@ impl ResponseError for ApiError {
             Self::InvalidContactId => StatusCode::BAD_REQUEST,
             Self::ContactNotFound | Self::RouteNotFound { .. } => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            Self::TooManyFailedAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
     fn error_response(&self) -> HttpResponse {
         let mut response = envelope(self.status_code(), &self.to_string());
-        if let Self::MethodNotAllowed { allow } = self {
-            response
-                .headers_mut()
-                .insert(header::ALLOW, HeaderValue::from_static(allow));
+        match self {
+            Self::MethodNotAllowed { allow } => {
+                response
+                    .headers_mut()
+                    .insert(header::ALLOW, HeaderValue::from_static(allow));
+            }
+            Self::TooManyFailedAttempts { retry_after } => {
+                // Whole seconds, rounded up: never tell a client to come back too early.
+                let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+            }
+            _ => {}
         }
         response
     }

@@ -1,5 +1,6 @@
 //! Everything actix: the application, its routes and the server around them.
 
+mod auth_limit;
 mod contacts;
 mod error;
 mod metrics;
@@ -34,6 +35,8 @@ pub struct ServerOptions {
     pub request_timeout: Duration,
     /// Time requests in flight get to finish on SIGINT/SIGTERM.
     pub shutdown_timeout: Duration,
+    /// Failed API-key attempts allowed per client address and minute; 0 for no limit.
+    pub auth_failures_per_minute: u32,
 }
 
 /// Registers every route; the server and the in-process tests build the app with it.
@@ -83,12 +86,16 @@ async fn route_not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
 /// addresses it listens on. The socket accepts connections from here on.
 pub fn bind(store: Store, options: &ServerOptions) -> anyhow::Result<(Server, Vec<SocketAddr>)> {
     let metrics = web::Data::new(metrics::Metrics::new()?);
+    let auth_limit = web::Data::new(auth_limit::AuthFailureLimit::new(
+        options.auth_failures_per_minute,
+    ));
     let cors_origins = options.cors_origins.clone();
     let server = HttpServer::new(move || {
         // Called once per worker thread: each worker gets a context of its own.
         App::new()
             .app_data(web::Data::new(WorkerContext::new(store.clone())))
             .app_data(metrics.clone())
+            .app_data(auth_limit.clone())
             .configure(configure)
             .default_service(web::to(route_not_found))
             .wrap(Condition::new(

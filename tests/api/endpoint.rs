@@ -411,3 +411,33 @@ fn a_key_that_is_not_text_is_a_401() {
         "{answer}"
     );
 }
+
+#[test]
+fn failed_key_attempts_past_the_limit_get_429_but_valid_keys_pass() {
+    let ws = Workspace::new();
+    ws.load(&fixture_path(TENANTS));
+    let server = ws.serve(&["--no-demo", "--auth-failures-per-minute", "3"]);
+
+    for _ in 0..3 {
+        server
+            .info(FULL_CONTACT, Some("guess"))
+            .assert_error(401, "Invalid or missing API key");
+    }
+    let limited = server.info(FULL_CONTACT, Some("guess"));
+    let no_key = server.info(FULL_CONTACT, None);
+    let valid = server.info(FULL_CONTACT, Some(KEY_A));
+
+    assert_eq!(limited.status, 429, "{}", limited.body);
+    assert_eq!(
+        limited.body,
+        r#"{"statusCode":429,"message":"Too many failed API key attempts; retry later","error":"Too Many Requests"}"#
+    );
+    let retry_after: u64 = limited
+        .header("retry-after")
+        .expect("Retry-After")
+        .parse()
+        .unwrap();
+    assert!((1..=20).contains(&retry_after), "{retry_after}");
+    assert_eq!(no_key.status, 429, "a missing key is a failed attempt too");
+    assert_eq!(valid.status, 200, "valid keys are never slowed");
+}

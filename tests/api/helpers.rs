@@ -372,6 +372,7 @@ impl Reply {
             401 => "Unauthorized",
             404 => "Not Found",
             405 => "Method Not Allowed",
+            429 => "Too Many Requests",
             500 => "Internal Server Error",
             503 => "Service Unavailable",
             other => panic!("no reason phrase known for {other}"),
