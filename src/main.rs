@@ -9,6 +9,10 @@ fn main() -> ExitCode {
         Err(e) => return usage_error(e),
     };
     cli::init_logging(cli.log_format);
+    // A bug must still read as one log line, not a backtrace on the operator's screen.
+    std::panic::set_hook(Box::new(|info| {
+        tracing::error!(panic = %info, "internal error; please report it");
+    }));
     match cli::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -6,6 +6,7 @@ mod cli;
 mod endpoint;
 mod fixtures;
 mod helpers;
+mod isolation;
 mod keys;
 mod openapi;
 mod ops;
