@@ -350,30 +350,26 @@ fn backup(store_options: &StoreOptions, dest: &Path) -> anyhow::Result<()> {
 fn check(store_options: &StoreOptions) -> anyhow::Result<()> {
     let store = Store::open_existing(store_options)?;
     let health = store.health()?;
-    let verdict = |problems: &[String]| {
-        if problems.is_empty() {
-            "ok".to_owned()
+    // One line per check; problems, if any, each on a line of their own below it.
+    let listed = |items: &[String], none: &str, separator: &str| {
+        if items.is_empty() {
+            none.to_owned()
         } else {
-            problems.join("\n  ")
+            items.join(separator)
         }
     };
-    println!("integrity: {}", verdict(&health.integrity));
-    println!("foreign keys: {}", verdict(&health.foreign_keys));
+    println!("integrity: {}", listed(&health.integrity, "ok", "\n  "));
+    println!(
+        "foreign keys: {}",
+        listed(&health.foreign_keys, "ok", "\n  ")
+    );
     println!(
         "migrations applied: {}",
-        if health.applied_migrations.is_empty() {
-            "none".to_owned()
-        } else {
-            health.applied_migrations.join(", ")
-        }
+        listed(&health.applied_migrations, "none", ", ")
     );
     println!(
         "migrations pending: {}",
-        if health.pending_migrations.is_empty() {
-            "none".to_owned()
-        } else {
-            health.pending_migrations.join(", ")
-        }
+        listed(&health.pending_migrations, "none", ", ")
     );
     if !health.is_healthy() {
         bail!("{} has problems (see above)", store_options.path.display());
