@@ -10,7 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::api_key;
 use crate::fixture_generator;
 use crate::fixtures::{self, FixtureSource};
-use crate::http::{self, ServerOptions};
+use crate::http::{self, RequestLimits, ServerOptions};
 use crate::model::{ApiKeyId, ClientId, Timestamp};
 use crate::store::{ApiKeyRecord, Revocation, Store, StoreOptions};
 
@@ -118,6 +118,20 @@ pub struct ServeArgs {
         default_value_t = 60
     )]
     pub auth_failures_per_minute: u32,
+
+    /// Longest request target (path and query) in bytes; beyond it, 414.
+    #[arg(long, env = "CONTACTD_MAX_URL_BYTES", value_name = "BYTES", default_value_t = 8 * 1024,
+          value_parser = clap::value_parser!(u32).range(64..=65_536))]
+    pub max_url_bytes: u32,
+
+    /// Most bytes of request headers, all together; beyond it, 431.
+    #[arg(long, env = "CONTACTD_MAX_HEADER_BYTES", value_name = "BYTES", default_value_t = 16 * 1024,
+          value_parser = clap::value_parser!(u32).range(1024..=131_072))]
+    pub max_header_bytes: u32,
+
+    /// Largest declared request body in bytes; beyond it, 413.
+    #[arg(long, env = "CONTACTD_MAX_BODY_BYTES", value_name = "BYTES", default_value_t = 1024 * 1024)]
+    pub max_body_bytes: u64,
 
     /// Seconds requests in flight get to finish after SIGINT/SIGTERM.
     #[arg(long, env = "CONTACTD_SHUTDOWN_TIMEOUT", value_name = "SECS", default_value_t = 30,
@@ -270,6 +284,11 @@ fn serve(store_options: &StoreOptions, args: ServeArgs) -> anyhow::Result<()> {
         request_timeout: Duration::from_secs(args.request_timeout),
         shutdown_timeout: Duration::from_secs(args.shutdown_timeout),
         auth_failures_per_minute: args.auth_failures_per_minute,
+        limits: RequestLimits {
+            max_url_bytes: args.max_url_bytes as usize,
+            max_header_bytes: args.max_header_bytes as usize,
+            max_body_bytes: args.max_body_bytes,
+        },
     };
     actix_web::rt::System::new().block_on(async move {
         let (server, addrs) = http::bind(store, &options)

@@ -21,6 +21,12 @@ pub enum ApiError {
     RouteNotFound { method: String, path: String },
     #[error("Method Not Allowed")]
     MethodNotAllowed { allow: &'static str },
+    #[error("URI Too Long")]
+    UriTooLong,
+    #[error("Request Header Fields Too Large")]
+    HeadersTooLarge,
+    #[error("Payload Too Large")]
+    PayloadTooLarge,
     /// Too many failed API-key attempts from one address.
     #[error("Too many failed API key attempts; retry later")]
     TooManyFailedAttempts { retry_after: std::time::Duration },
@@ -49,6 +55,9 @@ impl ResponseError for ApiError {
             Self::ContactNotFound | Self::RouteNotFound { .. } => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::TooManyFailedAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::UriTooLong => StatusCode::URI_TOO_LONG,
+            Self::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

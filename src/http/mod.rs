@@ -3,6 +3,7 @@
 mod auth_limit;
 mod contacts;
 mod error;
+mod limits;
 mod metrics;
 mod ops;
 mod request_context;
@@ -20,6 +21,7 @@ use actix_web::{
 };
 
 pub use error::ApiError;
+pub use limits::RequestLimits;
 
 use crate::store::Store;
 use worker::WorkerContext;
@@ -37,6 +39,7 @@ pub struct ServerOptions {
     pub shutdown_timeout: Duration,
     /// Failed API-key attempts allowed per client address and minute; 0 for no limit.
     pub auth_failures_per_minute: u32,
+    pub limits: RequestLimits,
 }
 
 /// Registers every route; the server and the in-process tests build the app with it.
@@ -90,12 +93,14 @@ pub fn bind(store: Store, options: &ServerOptions) -> anyhow::Result<(Server, Ve
         options.auth_failures_per_minute,
     ));
     let cors_origins = options.cors_origins.clone();
+    let limits = web::Data::new(options.limits);
     let server = HttpServer::new(move || {
         // Called once per worker thread: each worker gets a context of its own.
         App::new()
             .app_data(web::Data::new(WorkerContext::new(store.clone())))
             .app_data(metrics.clone())
             .app_data(auth_limit.clone())
+            .app_data(limits.clone())
             .configure(configure)
             .default_service(web::to(route_not_found))
             .wrap(Condition::new(

@@ -1,5 +1,5 @@
-//! Per-request context: the request id, the request's log span and line, and the
-//! envelope for any error response that does not carry one yet.
+//! Per-request context: the request id, size limits, the request's log span, line and
+//! metrics, and the envelope for any error response that does not carry one yet.
 
 use std::time::Instant;
 
@@ -11,6 +11,7 @@ use actix_web::{Error, web};
 use tracing::Instrument;
 
 use super::error::{ApiError, envelope_body, mime_json};
+use super::limits::RequestLimits;
 use super::metrics::{Metrics, UNMATCHED_ROUTE};
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -38,8 +39,19 @@ pub async fn request_context(
     let method = req.method().clone();
     let path = req.path().to_owned();
     let metrics = req.app_data::<web::Data<Metrics>>().cloned();
+    let over_limit = req
+        .app_data::<web::Data<RequestLimits>>()
+        .and_then(|limits| limits.check(&req).err());
 
-    let mut res = next.call(req).instrument(span.clone()).await?;
+    let mut res = match over_limit {
+        // Too big to route: answered here, before any handler sees it.
+        Some(error) => req.error_response(error).map_into_boxed_body(),
+        None => next
+            .call(req)
+            .instrument(span.clone())
+            .await?
+            .map_into_boxed_body(),
+    };
 
     let status = res.status();
     let pattern = res.request().match_pattern();
@@ -53,7 +65,8 @@ pub async fn request_context(
             elapsed.as_secs_f64(),
         );
     }
-    let route = pattern.unwrap_or(path);
+    // An over-long path is not worth a log line of its own length.
+    let route = pattern.unwrap_or_else(|| path.chars().take(200).collect());
     let latency_ms = format!("{:.3}", elapsed.as_secs_f64() * 1000.0);
     span.in_scope(|| {
         let cause = res.response().error().and_then(|e| match e.as_error::<ApiError>() {

@@ -367,16 +367,10 @@ impl Reply {
     /// Asserts the status and the exact error envelope.
     pub fn assert_error(&self, status: u16, message: &str) {
         assert_eq!(self.status, status, "body: {}", self.body);
-        let reason = match status {
-            400 => "Bad Request",
-            401 => "Unauthorized",
-            404 => "Not Found",
-            405 => "Method Not Allowed",
-            429 => "Too Many Requests",
-            500 => "Internal Server Error",
-            503 => "Service Unavailable",
-            other => panic!("no reason phrase known for {other}"),
-        };
+        let reason = ureq::http::StatusCode::from_u16(status)
+            .ok()
+            .and_then(|s| s.canonical_reason())
+            .unwrap_or_else(|| panic!("no reason phrase known for {status}"));
         let expected =
             serde_json::json!({"statusCode": status, "message": message, "error": reason});
         assert_eq!(

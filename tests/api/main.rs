@@ -8,5 +8,6 @@ mod fixtures;
 mod helpers;
 mod isolation;
 mod keys;
+mod limits;
 mod openapi;
 mod ops;

@@ -102,9 +102,15 @@ fn every_status_of_every_route_validates_against_the_document() {
         server.info(CONTACT_OF_B, Some(KEY_A)),
         server.request("POST", &info, Some(KEY_A), &[]),
         server.info(FULL_CONTACT, Some("guess")),
+        server.get(
+            &format!("{info}?pad={}", "a".repeat(9000)),
+            Some(KEY_A),
+            &[],
+        ),
+        server.get(&info, Some(KEY_A), &[("x-pad", &"a".repeat(17_000))]),
     ];
     let statuses: Vec<u16> = replies.iter().map(|r| r.status).collect();
-    assert_eq!(statuses, [200, 200, 304, 400, 401, 404, 405, 429]);
+    assert_eq!(statuses, [200, 200, 304, 400, 401, 404, 405, 429, 414, 431]);
     for reply in &replies {
         spec.check(INFO, reply);
     }
