@@ -126,6 +126,12 @@ pub fn read_sources(paths: &[PathBuf]) -> Result<Vec<FixtureSource>, LoadError> 
         .collect()
 }
 
+/// The problems that can be found without a database (everything but references to
+/// stored clients and tickets). The fuzz target drives this.
+pub fn validate(sources: &[FixtureSource]) -> Vec<Problem> {
+    parse(sources).1
+}
+
 /// Validates every source and writes them all in one transaction, or writes nothing and
 /// returns every problem found.
 pub fn load(store: &Store, sources: &[FixtureSource]) -> Result<LoadSummary, LoadError> {

@@ -4,6 +4,7 @@
 mod cache;
 mod cli;
 mod endpoint;
+mod faults;
 mod fixtures;
 mod helpers;
 mod isolation;

@@ -1,0 +1,143 @@
+//! Crashes and storage faults lose nothing: a killed load, a killed server, a locked
+//! database and a full disk each leave the data as it was, with a clear message.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::helpers::*;
+
+/// A workspace with the tenants loaded and a generated file of `contacts` beside it.
+fn with_big_file(contacts: &str) -> (Workspace, String) {
+    let ws = Workspace::new();
+    ws.load(&fixture_path(TENANTS));
+    let file = ws.path("big.json").display().to_string();
+    ws.run(&[
+        "fixtures",
+        "generate",
+        "--contacts",
+        contacts,
+        "--seed",
+        "5",
+        "--out",
+        &file,
+    ])
+    .assert_success();
+    (ws, file)
+}
+
+#[test]
+fn a_load_killed_at_any_point_leaves_the_data_from_before_or_all_of_it() {
+    let (reference, file) = with_big_file("20000");
+    reference.load(&file);
+    // API key rows get fresh ids in every database; compare the rest.
+    let without_keys = |dump: Vec<String>| -> Vec<String> {
+        dump.into_iter()
+            .filter(|row| !row.starts_with("api_keys:"))
+            .collect()
+    };
+    let after = without_keys(reference.dump());
+
+    // Kill points spread over parsing, writing and committing.
+    for delay_ms in [50u64, 400, 900, 1500, 2500] {
+        let ws = Workspace::new();
+        ws.load(&fixture_path(TENANTS));
+        let before = ws.dump();
+        let mut load = Command::new(BIN)
+            .args(["--db", ws.db().to_str().unwrap(), "fixtures", "load", &file])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        let _ = load.kill(); // SIGKILL: no chance to clean up.
+        let _ = load.wait();
+
+        ws.run(&["check"]).assert_success();
+        let now = ws.dump();
+        assert!(
+            now == before || without_keys(now.clone()) == after,
+            "killed after {delay_ms} ms: {} rows, neither before ({}) nor after ({})",
+            now.len(),
+            before.len(),
+            after.len()
+        );
+    }
+}
+
+#[test]
+fn a_server_killed_under_load_restarts_and_serves_the_same_bodies() {
+    let ws = Workspace::new();
+    ws.load(&fixture_path(TENANTS));
+    let server = ws.serve(&["--no-demo"]);
+    let before = server.info(FULL_CONTACT, Some(KEY_A)).body;
+    let addr = server.addr().to_owned();
+    let hammer = std::thread::spawn(move || {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(2)))
+            .build()
+            .into();
+        let url = format!("http://{addr}{}", TestServer::info_path(FULL_CONTACT));
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_millis(600) {
+            let _ = agent.get(&url).header("x-api-key", KEY_A).call();
+        }
+    });
+    std::thread::sleep(Duration::from_millis(200));
+
+    let status = server.stop("KILL");
+    hammer.join().unwrap();
+    let restarted = ws.serve(&["--no-demo"]);
+
+    assert!(!status.success());
+    assert_eq!(restarted.info(FULL_CONTACT, Some(KEY_A)).body, before);
+    ws.run(&["check"]).assert_success();
+}
+
+#[test]
+fn a_database_locked_by_another_writer_is_a_clear_error_and_changes_nothing() {
+    let (ws, file) = with_big_file("50");
+    let before = ws.dump();
+    let holder = rusqlite::Connection::open(ws.db()).unwrap();
+    holder.execute_batch("BEGIN IMMEDIATE").unwrap();
+
+    let result = ws.run(&["fixtures", "load", &file]);
+
+    result.assert_failure();
+    assert!(
+        result.stderr.contains("database is locked"),
+        "{}",
+        result.stderr
+    );
+    holder.execute_batch("ROLLBACK").unwrap();
+    assert_eq!(ws.dump(), before);
+}
+
+#[test]
+fn a_full_disk_during_a_load_is_a_clear_error_and_changes_nothing() {
+    let (ws, file) = with_big_file("5000");
+    let before = ws.dump();
+    let db_kib = std::fs::metadata(ws.db()).unwrap().len() / 1024;
+
+    // The file size limit stands in for a full disk: writes past it fail with EFBIG,
+    // which SQLite reports as a full disk (SIGXFSZ ignored so the write just fails).
+    let script = format!(
+        "trap '' XFSZ; ulimit -f {}; exec \"$0\" --db \"$1\" fixtures load \"$2\"",
+        db_kib + 256
+    );
+    let output = Command::new("bash")
+        .args(["-c", &script, BIN, ws.db().to_str().unwrap(), &file])
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    let result = CommandResult::from(output);
+
+    result.assert_failure();
+    assert!(
+        result.stderr.contains("disk is full") || result.stderr.contains("disk I/O error"),
+        "{}",
+        result.stderr
+    );
+    ws.run(&["check"]).assert_success();
+    assert_eq!(ws.dump(), before);
+}
