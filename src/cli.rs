@@ -85,12 +85,18 @@ pub struct ServeArgs {
     )]
     pub bind: String,
 
-    /// Fixture file or folder to load before serving (repeatable).
-    #[arg(long = "fixtures", value_name = "PATH")]
+    /// Fixture file or folder to load before serving (repeatable, or comma-separated in
+    /// the env variable).
+    #[arg(
+        long = "fixtures",
+        env = "CONTACTD_FIXTURES",
+        value_name = "PATH",
+        value_delimiter = ','
+    )]
     pub fixtures: Vec<PathBuf>,
 
     /// Do not load the bundled demo data into a new, empty database.
-    #[arg(long)]
+    #[arg(long, env = "CONTACTD_NO_DEMO")]
     pub no_demo: bool,
 
     /// HTTP worker threads (default: one per CPU core).

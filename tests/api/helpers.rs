@@ -64,8 +64,7 @@ impl Workspace {
     pub fn run_bare(args: &[&str]) -> CommandResult {
         let output = Command::new(BIN)
             .args(args)
-            .env_remove("CONTACTD_DB")
-            .env_remove("CONTACTD_BIND")
+            .env_clear_contactd()
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .output()
@@ -174,8 +173,7 @@ impl TestServer {
             .args(["--bind", "127.0.0.1:0"])
             .args(workers)
             .args(args)
-            .env_remove("CONTACTD_DB")
-            .env_remove("CONTACTD_BIND")
+            .env_clear_contactd()
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -390,4 +388,20 @@ pub fn fixture_path(relative: &str) -> String {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(relative);
     assert!(path.exists(), "{} is missing", path.display());
     path.display().to_string()
+}
+
+/// Tests set every option themselves: none may leak in from the environment.
+trait ClearContactdEnv {
+    fn env_clear_contactd(&mut self) -> &mut Self;
+}
+
+impl ClearContactdEnv for Command {
+    fn env_clear_contactd(&mut self) -> &mut Self {
+        for (name, _) in std::env::vars_os() {
+            if name.to_string_lossy().starts_with("CONTACTD_") {
+                self.env_remove(name);
+            }
+        }
+        self
+    }
 }

@@ -89,9 +89,33 @@ fn a_backup_taken_while_serving_restores_to_identical_bodies() {
         .collect();
     let backup = ws.path("backups/copy.db");
     std::fs::create_dir_all(ws.path("backups")).unwrap();
+    // Readers hammer the server while the backup is taken.
+    let addr = server.addr().to_owned();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let load = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let agent: ureq::Agent = ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .build()
+                .into();
+            let url = format!("http://{addr}{}", TestServer::info_path(FULL_CONTACT));
+            let mut answered = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let reply = agent.get(&url).header("x-api-key", KEY_A).call().unwrap();
+                assert_eq!(reply.status().as_u16(), 200);
+                answered += 1;
+            }
+            answered
+        })
+    };
+    std::thread::sleep(std::time::Duration::from_millis(100));
 
     let result = ws.run(&["backup", backup.to_str().unwrap()]);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let answered = load.join().unwrap();
     result.assert_success();
+    assert!(answered > 0);
     drop(server);
 
     let restored = Workspace::new();
