@@ -8,8 +8,7 @@ use crate::helpers::*;
 const CLIENT_A: &str = "aaaaaaaa-0000-4000-8000-000000000001";
 
 fn one_worker_server() -> (Workspace, TestServer) {
-    let ws = Workspace::new();
-    ws.load(&fixture_path(TENANTS));
+    let ws = Workspace::with_tenants();
     let server = ws.serve(&["--no-demo", "--workers", "1"]);
     (ws, server)
 }

@@ -42,8 +42,7 @@ fn no_demo_starts_empty() {
 
 #[test]
 fn data_survives_a_graceful_restart() {
-    let ws = Workspace::new();
-    ws.load(&fixture_path(TENANTS));
+    let ws = Workspace::with_tenants();
     let first = ws.serve(&["--no-demo"]);
     let before = first.info(FULL_CONTACT, Some(KEY_A));
 
@@ -145,46 +144,15 @@ fn a_port_in_use_is_a_message() {
 
 #[test]
 fn sigterm_under_load_finishes_every_answer_it_starts_and_exits_0() {
-    let ws = Workspace::new();
-    ws.load(&fixture_path(TENANTS));
+    let ws = Workspace::with_tenants();
     let server = ws.serve(&["--no-demo"]);
-    let expected = server.info(FULL_CONTACT, Some(KEY_A)).body;
-    let addr = server.addr().to_owned();
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-
-    // Clients on keep-alive connections, each checking every answer it gets in full.
-    let clients: Vec<_> = (0..4)
-        .map(|_| {
-            let (addr, stop, expected) = (addr.clone(), stop.clone(), expected.clone());
-            std::thread::spawn(move || {
-                let agent: ureq::Agent = ureq::Agent::config_builder()
-                    .http_status_as_error(false)
-                    .timeout_global(Some(std::time::Duration::from_secs(10)))
-                    .build()
-                    .into();
-                let url = format!("http://{addr}{}", TestServer::info_path(FULL_CONTACT));
-                let (mut complete, mut refused) = (0u32, 0u32);
-                while !stop.load(std::sync::atomic::Ordering::Relaxed) && refused < 50 {
-                    match agent.get(&url).header("x-api-key", KEY_A).call() {
-                        Ok(mut reply) => {
-                            assert_eq!(reply.status().as_u16(), 200);
-                            assert_eq!(reply.body_mut().read_to_string().unwrap(), expected);
-                            complete += 1;
-                        }
-                        // After the stop: closed or refused connections, never half answers.
-                        Err(_) => refused += 1,
-                    }
-                }
-                complete
-            })
-        })
-        .collect();
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    // Every answer a reader gets is checked to be complete; after the stop, refused
+    // or closed connections are expected, half answers never.
+    let readers = Hammer::start(&server, 4);
 
     let status = server.stop("TERM");
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let answered: u32 = clients.into_iter().map(|c| c.join().unwrap()).sum();
+    let count = readers.finish();
 
     assert!(status.success(), "exit status {status}");
-    assert!(answered > 10, "the load did run: {answered} answers");
+    assert!(count.answered > 10, "the load did run: {count:?}");
 }

@@ -2,13 +2,6 @@
 
 use crate::helpers::*;
 
-fn server_with_tenants() -> (Workspace, TestServer) {
-    let ws = Workspace::new();
-    ws.load(&fixture_path(TENANTS));
-    let server = ws.serve(&["--no-demo"]);
-    (ws, server)
-}
-
 /// The body SPEC section 1 asks for, written out by hand from `tests/data/tenants.json`.
 const FULL_BODY: &str = concat!(
     r#"{"id":"11111111-1111-4111-8111-111111111111","#,
@@ -414,8 +407,7 @@ fn a_key_that_is_not_text_is_a_401() {
 
 #[test]
 fn failed_key_attempts_past_the_limit_get_429_but_valid_keys_pass() {
-    let ws = Workspace::new();
-    ws.load(&fixture_path(TENANTS));
+    let ws = Workspace::with_tenants();
     let server = ws.serve(&["--no-demo", "--auth-failures-per-minute", "3"]);
 
     for _ in 0..3 {

@@ -2,14 +2,13 @@
 //! database and a full disk each leave the data as it was, with a clear message.
 
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::helpers::*;
 
 /// A workspace with the tenants loaded and a generated file of `contacts` beside it.
 fn with_big_file(contacts: &str) -> (Workspace, String) {
-    let ws = Workspace::new();
-    ws.load(&fixture_path(TENANTS));
+    let ws = Workspace::with_tenants();
     let file = ws.path("big.json").display().to_string();
     ws.run(&[
         "fixtures",
@@ -39,8 +38,7 @@ fn a_load_killed_at_any_point_leaves_the_data_from_before_or_all_of_it() {
 
     // Kill points spread over parsing, writing and committing.
     for delay_ms in [50u64, 400, 900, 1500, 2500] {
-        let ws = Workspace::new();
-        ws.load(&fixture_path(TENANTS));
+        let ws = Workspace::with_tenants();
         let before = ws.dump();
         let mut load = Command::new(BIN)
             .args(["--db", ws.db().to_str().unwrap(), "fixtures", "load", &file])
@@ -66,27 +64,13 @@ fn a_load_killed_at_any_point_leaves_the_data_from_before_or_all_of_it() {
 
 #[test]
 fn a_server_killed_under_load_restarts_and_serves_the_same_bodies() {
-    let ws = Workspace::new();
-    ws.load(&fixture_path(TENANTS));
+    let ws = Workspace::with_tenants();
     let server = ws.serve(&["--no-demo"]);
     let before = server.info(FULL_CONTACT, Some(KEY_A)).body;
-    let addr = server.addr().to_owned();
-    let hammer = std::thread::spawn(move || {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(2)))
-            .build()
-            .into();
-        let url = format!("http://{addr}{}", TestServer::info_path(FULL_CONTACT));
-        let started = Instant::now();
-        while started.elapsed() < Duration::from_millis(600) {
-            let _ = agent.get(&url).header("x-api-key", KEY_A).call();
-        }
-    });
-    std::thread::sleep(Duration::from_millis(200));
+    let readers = Hammer::start(&server, 2);
 
     let status = server.stop("KILL");
-    hammer.join().unwrap();
+    readers.finish();
     let restarted = ws.serve(&["--no-demo"]);
 
     assert!(!status.success());

@@ -48,8 +48,7 @@ fn without(mut file: Value, pointer: &str, key: &str) -> String {
 
 #[test]
 fn the_valid_base_file_loads() {
-    let ws = Workspace::new();
-    ws.load(&fixture_path(TENANTS));
+    let ws = Workspace::with_tenants();
     let file = ws.write("new.json", &valid_file().to_string());
 
     let result = ws.run(&["fixtures", "load", file.to_str().unwrap()]);
@@ -64,8 +63,7 @@ fn the_valid_base_file_loads() {
 
 #[test]
 fn every_class_of_bad_fixture_is_refused_with_file_and_path_and_changes_nothing() {
-    let ws = Workspace::new();
-    ws.load(&fixture_path(TENANTS));
+    let ws = Workspace::with_tenants();
     let before = ws.dump();
     let c = "/contacts/0";
     let cases: Vec<(&str, String, &str)> = vec![
@@ -335,8 +333,7 @@ fn ids_given_twice_across_files_are_problems() {
 
 #[test]
 fn loading_the_same_files_twice_changes_nothing() {
-    let ws = Workspace::new();
-    ws.load(&fixture_path(TENANTS));
+    let ws = Workspace::with_tenants();
     let once = ws.dump();
 
     ws.load(&fixture_path(TENANTS));
@@ -346,8 +343,7 @@ fn loading_the_same_files_twice_changes_nothing() {
 
 #[test]
 fn a_reload_updates_records_by_id_and_the_server_sees_it() {
-    let ws = Workspace::new();
-    ws.load(&fixture_path(TENANTS));
+    let ws = Workspace::with_tenants();
     let server = ws.serve(&["--no-demo"]);
     let before = server.info(MINIMAL_CONTACT, Some(KEY_A));
     let update = json!({"contacts": [{

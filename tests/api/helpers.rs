@@ -36,6 +36,13 @@ impl Workspace {
         }
     }
 
+    /// A workspace whose database holds `tests/data/tenants.json`.
+    pub fn with_tenants() -> Self {
+        let ws = Self::new();
+        ws.load(&fixture_path(TENANTS));
+        ws
+    }
+
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
@@ -145,6 +152,13 @@ impl CommandResult {
         );
         self
     }
+}
+
+/// A server over the tenants data set, without the demo data.
+pub fn server_with_tenants() -> (Workspace, TestServer) {
+    let ws = Workspace::with_tenants();
+    let server = ws.serve(&["--no-demo"]);
+    (ws, server)
 }
 
 /// A running `contactd serve`, killed when dropped.
@@ -403,5 +417,69 @@ impl ClearContactdEnv for Command {
             }
         }
         self
+    }
+}
+
+/// Readers of one contact on keep-alive connections in background threads, until
+/// `finish`: load for tests of what happens while the server is busy.
+pub struct Hammer {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<HammerCount>>,
+}
+
+/// What the readers of a `Hammer` got: every answer is checked to be a complete 200
+/// with the expected body; anything else (refused, reset, timed out) is a failure.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct HammerCount {
+    pub answered: u32,
+    pub failed: u32,
+}
+
+impl Hammer {
+    pub fn start(server: &TestServer, threads: usize) -> Self {
+        let expected = server.info(FULL_CONTACT, Some(KEY_A)).body;
+        assert!(!expected.is_empty());
+        let url = server.url(&TestServer::info_path(FULL_CONTACT));
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let threads = (0..threads)
+            .map(|_| {
+                let (url, stop, expected) = (url.clone(), stop.clone(), expected.clone());
+                std::thread::spawn(move || {
+                    let agent: ureq::Agent = ureq::Agent::config_builder()
+                        .http_status_as_error(false)
+                        .timeout_global(Some(Duration::from_secs(5)))
+                        .build()
+                        .into();
+                    let mut count = HammerCount::default();
+                    // Stop on request, or once the server is plainly gone.
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) && count.failed < 50 {
+                        match agent.get(&url).header("x-api-key", KEY_A).call() {
+                            Ok(mut reply) => {
+                                assert_eq!(reply.status().as_u16(), 200);
+                                assert_eq!(reply.body_mut().read_to_string().unwrap(), expected);
+                                count.answered += 1;
+                            }
+                            Err(_) => count.failed += 1,
+                        }
+                    }
+                    count
+                })
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(200));
+        Self { stop, threads }
+    }
+
+    pub fn finish(self) -> HammerCount {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.threads
+            .into_iter()
+            .fold(HammerCount::default(), |total, t| {
+                let count = t.join().expect("a reader panicked");
+                HammerCount {
+                    answered: total.answered + count.answered,
+                    failed: total.failed + count.failed,
+                }
+            })
     }
 }

@@ -7,8 +7,7 @@ const CLIENT_B: &str = "bbbbbbbb-0000-4000-8000-000000000002";
 
 #[test]
 fn a_created_key_works_at_once_and_a_revoked_one_fails_at_once_without_a_restart() {
-    let ws = Workspace::new();
-    ws.load(&fixture_path(TENANTS));
+    let ws = Workspace::with_tenants();
     let server = ws.serve(&["--no-demo"]);
 
     let created = ws.run(&["keys", "create", "--client", CLIENT_A, "--name", "ci"]);
@@ -53,8 +52,7 @@ fn a_created_key_works_at_once_and_a_revoked_one_fails_at_once_without_a_restart
 
 #[test]
 fn list_shows_id_client_name_created_and_revoked_per_line() {
-    let ws = Workspace::new();
-    ws.load(&fixture_path(TENANTS));
+    let ws = Workspace::with_tenants();
 
     let all = ws.run(&["keys", "list"]);
     let of_b = ws.run(&["keys", "list", "--client", CLIENT_B]);
@@ -72,8 +70,7 @@ fn list_shows_id_client_name_created_and_revoked_per_line() {
 
 #[test]
 fn key_commands_refuse_unknown_clients_and_keys() {
-    let ws = Workspace::new();
-    ws.load(&fixture_path(TENANTS));
+    let ws = Workspace::with_tenants();
     let before = ws.dump();
 
     let no_client = ws.run(&[
@@ -108,8 +105,7 @@ fn key_commands_refuse_unknown_clients_and_keys() {
 
 #[test]
 fn only_a_digest_of_each_key_is_stored() {
-    let ws = Workspace::new();
-    ws.load(&fixture_path(TENANTS));
+    let ws = Workspace::with_tenants();
     let created = ws.run(&["keys", "create", "--client", CLIENT_A]);
     let key = created.stdout.trim().to_owned();
 

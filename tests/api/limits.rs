@@ -18,8 +18,7 @@ fn status_and_body(answer: &str) -> (u16, &str) {
 
 #[test]
 fn oversized_urls_headers_and_bodies_get_the_envelope() {
-    let ws = Workspace::new();
-    ws.load(&fixture_path(TENANTS));
+    let ws = Workspace::with_tenants();
     let server = ws.serve(&["--no-demo"]);
     let info = TestServer::info_path(FULL_CONTACT);
 
@@ -92,8 +91,7 @@ fn the_limits_are_configurable() {
 
 #[test]
 fn a_slow_client_is_cut_off_without_stalling_others() {
-    let ws = Workspace::new();
-    ws.load(&fixture_path(TENANTS));
+    let ws = Workspace::with_tenants();
     let server = ws.serve(&["--no-demo", "--request-timeout", "1", "--workers", "1"]);
     let mut slow = TcpStream::connect(server.addr()).unwrap();
     slow.set_read_timeout(Some(Duration::from_secs(10)))

@@ -85,8 +85,7 @@ impl Spec {
 
 #[test]
 fn every_status_of_every_route_validates_against_the_document() {
-    let ws = Workspace::new();
-    ws.load(&fixture_path(TENANTS));
+    let ws = Workspace::with_tenants();
     let server = ws.serve(&["--no-demo", "--auth-failures-per-minute", "1"]);
     let spec = Spec::fetch(&server);
     let info = TestServer::info_path(FULL_CONTACT);

@@ -2,13 +2,6 @@
 
 use crate::helpers::*;
 
-fn server_with_tenants() -> (Workspace, TestServer) {
-    let ws = Workspace::new();
-    ws.load(&fixture_path(TENANTS));
-    let server = ws.serve(&["--no-demo"]);
-    (ws, server)
-}
-
 #[test]
 fn readiness_flips_when_the_schema_is_not_what_the_binary_needs() {
     let (ws, server) = server_with_tenants();
@@ -89,33 +82,13 @@ fn a_backup_taken_while_serving_restores_to_identical_bodies() {
         .collect();
     let backup = ws.path("backups/copy.db");
     std::fs::create_dir_all(ws.path("backups")).unwrap();
-    // Readers hammer the server while the backup is taken.
-    let addr = server.addr().to_owned();
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let load = {
-        let stop = stop.clone();
-        std::thread::spawn(move || {
-            let agent: ureq::Agent = ureq::Agent::config_builder()
-                .http_status_as_error(false)
-                .build()
-                .into();
-            let url = format!("http://{addr}{}", TestServer::info_path(FULL_CONTACT));
-            let mut answered = 0;
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                let reply = agent.get(&url).header("x-api-key", KEY_A).call().unwrap();
-                assert_eq!(reply.status().as_u16(), 200);
-                answered += 1;
-            }
-            answered
-        })
-    };
-    std::thread::sleep(std::time::Duration::from_millis(100));
+    // Readers keep the server busy while the backup is taken.
+    let readers = Hammer::start(&server, 2);
 
     let result = ws.run(&["backup", backup.to_str().unwrap()]);
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let answered = load.join().unwrap();
+    let count = readers.finish();
     result.assert_success();
-    assert!(answered > 0);
+    assert!(count.answered > 0 && count.failed == 0, "{count:?}");
     drop(server);
 
     let restored = Workspace::new();
@@ -153,8 +126,7 @@ fn backup_never_overwrites_and_names_a_file_in_a_folder() {
 
 #[test]
 fn check_passes_a_good_database_and_fails_a_damaged_one() {
-    let ws = Workspace::new();
-    ws.load(&fixture_path(TENANTS));
+    let ws = Workspace::with_tenants();
 
     let good = ws.run(&["check"]);
     good.assert_success();
@@ -197,8 +169,7 @@ fn check_passes_a_good_database_and_fails_a_damaged_one() {
 
 #[test]
 fn cors_is_off_by_default_and_answers_configured_origins_only() {
-    let ws = Workspace::new();
-    ws.load(&fixture_path(TENANTS));
+    let ws = Workspace::with_tenants();
     let off = ws.serve(&["--no-demo"]);
     let on = ws.serve(&["--no-demo", "--cors-origin", "https://dash.example"]);
     let path = TestServer::info_path(FULL_CONTACT);
@@ -241,8 +212,7 @@ fn cors_is_off_by_default_and_answers_configured_origins_only() {
 
 #[test]
 fn json_logs_carry_the_request_id_and_client_but_never_the_key() {
-    let ws = Workspace::new();
-    ws.load(&fixture_path(TENANTS));
+    let ws = Workspace::with_tenants();
     let server = ws.serve(&["--no-demo", "--log-format", "json"]);
 
     server.get(
