@@ -118,6 +118,12 @@ pub fn read_sources(paths: &[PathBuf]) -> Result<Vec<FixtureSource>, LoadError> 
         .into_iter()
         .map(|file| {
             let text = std::fs::read_to_string(&file).map_err(read_error(&file))?;
+            // Editors on some systems start UTF-8 files with a byte-order mark; JSON
+            // parsers do not expect one.
+            let text = match text.strip_prefix('\u{feff}') {
+                Some(rest) => rest.to_owned(),
+                None => text,
+            };
             Ok(FixtureSource {
                 name: file.display().to_string(),
                 text,

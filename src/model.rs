@@ -445,6 +445,14 @@ mod tests {
     fn timestamps_convert_offsets_to_utc_milliseconds() {
         let t = Timestamp::parse_rfc3339("2024-09-30T10:00:00-03:00").unwrap();
         assert_eq!(t.to_string(), "2024-09-30T13:00:00.000Z");
+        for spelling in [
+            "2024-01-15t10:00:00z",
+            "2024-01-15T10:00:00+00:00",
+            "2024-01-15T07:00:00-03:00",
+        ] {
+            let t = Timestamp::parse_rfc3339(spelling).unwrap();
+            assert_eq!(t.to_string(), "2024-01-15T10:00:00.000Z", "{spelling}");
+        }
         let t = Timestamp::parse_rfc3339("2024-01-15T10:00:00.123456Z").unwrap();
         assert_eq!(t.to_string(), "2024-01-15T10:00:00.123Z");
         assert_eq!(Timestamp::from_millis(t.as_millis()), Some(t));

@@ -433,3 +433,16 @@ fn serve_refuses_bad_fixtures_before_it_listens() {
     );
     assert!(!result.stdout.contains("listening"), "{}", result.stdout);
 }
+
+#[test]
+fn a_file_starting_with_a_byte_order_mark_loads() {
+    let ws = Workspace::new();
+    let text = format!(
+        "\u{feff}{}",
+        std::fs::read_to_string(fixture_path(TENANTS)).unwrap()
+    );
+    let file = ws.write("bom.json", &text);
+
+    ws.run(&["fixtures", "load", file.to_str().unwrap()])
+        .assert_success();
+}
