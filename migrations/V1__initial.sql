@@ -50,16 +50,18 @@ CREATE TABLE contacts (
         json_valid(metadata) AND json_type(metadata) = 'object'),
     -- The active and last closed tickets must be tickets of this same contact. The
     -- check is deferred because a contact and its tickets point at each other.
-    FOREIGN KEY (active_ticket_v2_id, id) REFERENCES tickets (id, ai_contact_id)
+    FOREIGN KEY (id, active_ticket_v2_id) REFERENCES tickets (ai_contact_id, id)
         DEFERRABLE INITIALLY DEFERRED,
-    FOREIGN KEY (last_closed_ticket_v2_id, id) REFERENCES tickets (id, ai_contact_id)
+    FOREIGN KEY (id, last_closed_ticket_v2_id) REFERENCES tickets (ai_contact_id, id)
         DEFERRABLE INITIALLY DEFERRED
 ) STRICT, WITHOUT ROWID;
 
 CREATE INDEX contacts_by_client ON contacts (client_id);
 
+-- Clustered by contact: a contact's tickets sit side by side, so its active and last
+-- closed ticket are read from the same pages. Ticket ids are unique on their own too.
 CREATE TABLE tickets (
-    id             TEXT    NOT NULL PRIMARY KEY CHECK (length(id) = 36),
+    id             TEXT    NOT NULL UNIQUE CHECK (length(id) = 36),
     ai_contact_id  TEXT    NOT NULL REFERENCES contacts (id) ON DELETE CASCADE
                            DEFERRABLE INITIALLY DEFERRED,
     status         TEXT    NOT NULL CHECK (status <> '' AND status NOT GLOB '*[^A-Z_]*'),
@@ -68,7 +70,5 @@ CREATE TABLE tickets (
     ticket_summary TEXT,
     metadata       TEXT    NOT NULL DEFAULT '{}' CHECK (
         json_valid(metadata) AND json_type(metadata) = 'object'),
-    UNIQUE (id, ai_contact_id)
+    PRIMARY KEY (ai_contact_id, id)
 ) STRICT, WITHOUT ROWID;
-
-CREATE INDEX tickets_by_contact ON tickets (ai_contact_id);

@@ -611,7 +611,7 @@ fn write(fixture: &Fixture, writer: &FixtureWriter<'_>) -> Result<(), StoreError
         writer.upsert_contact(contact)?;
     }
     let mut tickets: Vec<&Ticket> = fixture.contacts.iter().flat_map(|c| &c.tickets).collect();
-    tickets.sort_unstable_by_key(|t| t.id);
+    tickets.sort_unstable_by_key(|t| (t.ai_contact_id, t.id));
     for ticket in tickets {
         writer.upsert_ticket(ticket)?;
     }

@@ -6,7 +6,7 @@ use super::Result;
 use crate::model::{ClientId, Contact, ContactId, ContactInfo, Ticket};
 
 /// One indexed lookup: the contact stores its ticket ids, so both tickets are joins on
-/// primary keys, with no sort. Asking for the client too makes another client's contact
+/// the tickets' primary key (contact, ticket), with no sort. Asking for the client too makes another client's contact
 /// indistinguishable from a missing one.
 const CONTACT_INFO: &str = "
 SELECT c.id, c.client_id, c.ai_customer_id, c.name, c.email, c.phone, c.platform,
@@ -16,8 +16,8 @@ SELECT c.id, c.client_id, c.ai_customer_id, c.name, c.email, c.phone, c.platform
        a.id, a.status, a.created_at, a.updated_at, a.ticket_summary, a.metadata,
        l.id, l.status, l.created_at, l.updated_at, l.ticket_summary, l.metadata
 FROM contacts c
-LEFT JOIN tickets a ON a.id = c.active_ticket_v2_id AND a.ai_contact_id = c.id
-LEFT JOIN tickets l ON l.id = c.last_closed_ticket_v2_id AND l.ai_contact_id = c.id
+LEFT JOIN tickets a ON a.ai_contact_id = c.id AND a.id = c.active_ticket_v2_id
+LEFT JOIN tickets l ON l.ai_contact_id = c.id AND l.id = c.last_closed_ticket_v2_id
 WHERE c.id = ?1 AND c.client_id = ?2";
 
 const CONTACT_COLUMNS: usize = 18;
