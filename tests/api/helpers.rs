@@ -173,7 +173,7 @@ pub struct TestServer {
 
 impl TestServer {
     fn start(ws: &Workspace, args: &[&str]) -> Self {
-        let log = ws.path(&format!("server-{}.log", uuid_like()));
+        let log = ws.path(&format!("server-{}.log", next_log_number()));
         // Two workers unless a test asks otherwise: requests may meet either.
         let workers: &[&str] = if args.contains(&"--workers") {
             &[]
@@ -349,7 +349,7 @@ fn wait_with_timeout(child: &mut Child, timeout: Duration) -> ExitStatus {
     }
 }
 
-fn uuid_like() -> String {
+fn next_log_number() -> String {
     use std::sync::atomic::{AtomicUsize, Ordering};
     static NEXT: AtomicUsize = AtomicUsize::new(0);
     NEXT.fetch_add(1, Ordering::Relaxed).to_string()
