@@ -37,7 +37,6 @@ pub async fn request_context(
         client_id = tracing::field::Empty,
     );
     let method = req.method().clone();
-    let path = req.path().to_owned();
     let metrics = req.app_data::<web::Data<Metrics>>().cloned();
     let over_limit = req
         .app_data::<web::Data<RequestLimits>>()
@@ -65,8 +64,8 @@ pub async fn request_context(
             elapsed.as_secs_f64(),
         );
     }
-    // An over-long path is not worth a log line of its own length.
-    let route = pattern.unwrap_or_else(|| path.chars().take(200).collect());
+    // Unmatched paths are logged as sent, cut short: not worth a line of their length.
+    let route = pattern.unwrap_or_else(|| res.request().path().chars().take(200).collect());
     let latency_ms = format!("{:.3}", elapsed.as_secs_f64() * 1000.0);
     span.in_scope(|| {
         let cause = res.response().error().and_then(|e| match e.as_error::<ApiError>() {

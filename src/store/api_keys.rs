@@ -32,14 +32,15 @@ pub(super) fn client_for_key(conn: &Connection, hash: &KeyHash) -> Result<Option
     Ok(stmt.query_row([hash], |r| r.get(0)).optional()?)
 }
 
+/// Whether a client is stored; fixture loads ask it inside their transaction.
+pub(super) fn client_exists(conn: &Connection, client: &ClientId) -> Result<bool> {
+    let mut stmt = conn.prepare_cached("SELECT EXISTS (SELECT 1 FROM clients WHERE id = ?1)")?;
+    Ok(stmt.query_row([client], |r| r.get(0))?)
+}
+
 impl Store {
     pub fn client_exists(&self, client: &ClientId) -> Result<bool> {
-        let conn = self.conn()?;
-        Ok(conn.query_row(
-            "SELECT EXISTS (SELECT 1 FROM clients WHERE id = ?1)",
-            [client],
-            |r| r.get(0),
-        )?)
+        client_exists(&*self.conn()?, client)
     }
 
     pub fn insert_key(&self, record: &ApiKeyRecord, hash: &KeyHash) -> Result<()> {

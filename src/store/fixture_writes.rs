@@ -2,7 +2,7 @@
 
 use rusqlite::{OptionalExtension, Transaction};
 
-use super::Result;
+use super::{Result, api_keys};
 use crate::api_key::KeyHash;
 use crate::model::{
     ApiKeyId, ClientId, Contact, ContactId, Ticket, TicketId, TicketStatus, Timestamp,
@@ -19,10 +19,7 @@ impl<'t> FixtureWriter<'t> {
     }
 
     pub fn client_exists(&self, id: &ClientId) -> Result<bool> {
-        let mut stmt = self
-            .tx
-            .prepare_cached("SELECT EXISTS (SELECT 1 FROM clients WHERE id = ?1)")?;
-        Ok(stmt.query_row([id], |r| r.get(0))?)
+        api_keys::client_exists(self.tx, id)
     }
 
     /// The contact a stored ticket belongs to, and its status.
