@@ -42,8 +42,8 @@ pub struct ServerOptions {
     pub limits: RequestLimits,
 }
 
-/// Registers every route; the server and the in-process tests build the app with it.
-pub fn configure(cfg: &mut web::ServiceConfig) {
+/// Registers every route of the app.
+fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(get_or_head(contacts::ROUTE, contacts::contact_info))
         .service(get_or_head("/healthz", ops::healthz))
         .service(get_or_head("/readyz", ops::readyz))
