@@ -1,10 +1,11 @@
+use std::io::Write;
 use std::process::ExitCode;
 
-use clap::{CommandFactory, Parser};
-use contactd::cli::{self, Cli};
+use clap::CommandFactory;
+use contactd::cli::{self, Cli, output::StdoutClosed};
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let cli = match Cli::parse_args() {
         Ok(cli) => cli,
         Err(e) => return usage_error(e),
     };
@@ -15,27 +16,44 @@ fn main() -> ExitCode {
     }));
     match cli::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
+        // The reader of our output went away: nothing is wrong, and nobody to tell.
+        Err(e) if e.is::<StdoutClosed>() => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            let _ = writeln!(std::io::stderr(), "error: {}", describe(&e));
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes on one line, each said once: many errors repeat their
+/// cause's words in their own message (rusqlite's, io's, ours).
+fn describe(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let message = cause.to_string();
+        if text.contains(&message) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&message);
+    }
+    text
 }
 
 /// clap's message, with a usage line even where clap leaves it out (bad values).
 fn usage_error(e: clap::Error) -> ExitCode {
     let text = e.render().to_string();
     if !e.use_stderr() {
-        print!("{text}");
+        // --help and --version: a closed pipe (`contactd --help | head -1`) is fine.
+        let _ = std::io::stdout().write_all(text.as_bytes());
         return ExitCode::SUCCESS;
     }
-    eprint!("{text}");
+    let mut stderr = std::io::stderr();
+    let _ = stderr.write_all(text.as_bytes());
     if !text.contains("Usage:") {
-        eprintln!(
-            "
-{}",
-            Cli::command().render_usage()
-        );
+        let _ = writeln!(stderr, "\n{}", Cli::command().render_usage());
     }
     ExitCode::from(2)
 }

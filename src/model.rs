@@ -64,7 +64,8 @@ macro_rules! uuid_id {
                 let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
                 Self::parse(&s).ok_or_else(|| {
                     serde::de::Error::custom(format!(
-                        "expected a UUID in 8-4-4-4-12 hex form, got {s:?}"
+                        "expected a UUID in 8-4-4-4-12 hex form, got {:?}",
+                        abbreviate(&s)
                     ))
                 })
             }
@@ -116,7 +117,7 @@ macro_rules! wire_enum {
                     $($wire => Ok($name::$variant),)+
                     _ => Err(UnexpectedValue {
                         expected: Self::ALL.iter().map(|v| v.as_str()).collect(),
-                        got: s.to_owned(),
+                        got: abbreviate(s),
                     }),
                 }
             }
@@ -192,7 +193,8 @@ impl TicketStatus {
             Ok(Self(s.to_owned()))
         } else {
             Err(format!(
-                "expected an upper-case word such as OPEN, IN_PROGRESS or CLOSED, got {s:?}"
+                "expected an upper-case word such as OPEN, IN_PROGRESS or CLOSED, got {:?}",
+                abbreviate(s)
             ))
         }
     }
@@ -240,7 +242,10 @@ impl Timestamp {
             .ok()
             .and_then(|t| Self::from_millis(t.timestamp_millis()))
             .ok_or_else(|| {
-                format!("expected an RFC 3339 timestamp such as 2024-09-30T10:00:00Z, got {s:?}")
+                format!(
+                    "expected an RFC 3339 timestamp such as 2024-09-30T10:00:00Z, got {:?}",
+                    abbreviate(s)
+                )
             })
     }
 
@@ -285,6 +290,10 @@ impl<'de> Deserialize<'de> for Timestamp {
 pub struct JsonObject(Box<RawValue>);
 
 impl JsonObject {
+    /// Deepest nesting of objects and arrays accepted (the object itself is level 1).
+    /// SQLite's JSON functions stop at 1000; nothing real comes near 64.
+    pub const MAX_DEPTH: usize = 64;
+
     pub fn empty() -> Self {
         Self::parse("{}").unwrap_or_else(|_| unreachable!("{{}} is an object"))
     }
@@ -297,6 +306,13 @@ impl JsonObject {
 
     fn from_raw(raw: Box<RawValue>) -> Result<Self, String> {
         if raw.get().starts_with('{') {
+            let depth = nesting_depth(raw.get());
+            if depth > Self::MAX_DEPTH {
+                return Err(format!(
+                    "nested {depth} levels deep; at most {} levels are allowed",
+                    Self::MAX_DEPTH
+                ));
+            }
             Ok(Self(raw))
         } else {
             Err(format!(
@@ -336,8 +352,38 @@ impl<'de> Deserialize<'de> for JsonObject {
     }
 }
 
-fn abbreviate(text: &str) -> String {
-    const MAX: usize = 40;
+/// How deeply objects and arrays nest in the JSON `text` (brackets inside strings do
+/// not count).
+fn nesting_depth(text: &str) -> usize {
+    let (mut depth, mut deepest) = (0usize, 0usize);
+    let (mut in_string, mut escaped) = (false, false);
+    for b in text.bytes() {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'{' | b'[' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
+}
+
+/// A value cut short for a message: messages name what they refuse, they do not
+/// reprint megabytes of it.
+pub fn abbreviate(text: &str) -> String {
+    const MAX: usize = 80;
     match text.char_indices().nth(MAX) {
         Some((cut, _)) => format!("{}…", &text[..cut]),
         None => text.to_owned(),
@@ -475,6 +521,11 @@ mod tests {
         let text = r#"{"n":12345678901234567890123,"s":"Pérez ☕","a":[1,{"b":null}]}"#;
         let obj = JsonObject::parse(text).unwrap();
         assert_eq!(serde_json::to_string(&obj).unwrap(), text);
+        let deep = |levels: usize| format!("{}1{}", r#"{"a":"#.repeat(levels), "}".repeat(levels));
+        assert!(JsonObject::parse(&deep(JsonObject::MAX_DEPTH)).is_ok());
+        let err = JsonObject::parse(&deep(JsonObject::MAX_DEPTH + 1)).unwrap_err();
+        assert!(err.contains("at most 64 levels"), "{err}");
+        assert!(JsonObject::parse(r#"{"s":"[[[[{{{{\\"}"#).is_ok());
         for bad in ["[]", "1", "null", "\"x\"", "{", ""] {
             assert!(JsonObject::parse(bad).is_err(), "{bad:?} must be refused");
         }

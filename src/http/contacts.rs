@@ -19,7 +19,8 @@ pub const ROUTE: &str = "/api/public/contact/{aiContactId}/info";
 
 const API_KEY_HEADER: &str = "x-api-key";
 
-/// Answers, in this order: 401 for a missing, unknown or revoked `x-api-key` (429 with
+/// Answers, in this order: 401 for a missing, repeated, unknown or revoked `x-api-key`
+/// (429 with
 /// `Retry-After` once its address has failed too often); 400 when
 /// `aiContactId` is not a canonical UUID; 404 when the key's client has no such contact;
 /// 200 with the contact, an `ETag` and `Cache-Control: private, no-cache`, or 304 when
@@ -47,13 +48,17 @@ pub async fn contact_info(
 }
 
 fn answer(req: &HttpRequest, worker: &WorkerContext) -> Result<HttpResponse, ApiError> {
-    let key_hash = req
-        .headers()
-        .get(API_KEY_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .filter(|k| !k.is_empty())
-        .map(api_key::hash)
-        .ok_or(ApiError::Unauthorized)?;
+    // A repeated header is refused rather than read by position: proxies and clients
+    // disagree on which of two values counts.
+    let mut sent = req.headers().get_all(API_KEY_HEADER);
+    let key_hash = match (sent.next(), sent.next()) {
+        (Some(value), None) => Some(value),
+        _ => None,
+    }
+    .and_then(|v| v.to_str().ok())
+    .filter(|k| !k.is_empty())
+    .map(api_key::hash)
+    .ok_or(ApiError::Unauthorized)?;
 
     let contact_id = req.match_info().get("aiContactId").map(ContactId::parse);
     let rendered = worker.read(|snapshot| {

@@ -1,7 +1,9 @@
 //! `GET /metrics`: Prometheus text format, through the `prometheus` crate.
 //!
 //! Requests are labelled by route template (`/api/public/contact/{aiContactId}/info`),
-//! never by raw path, so contact ids cannot blow up the label set.
+//! never by raw path, so contact ids cannot blow up the label set; methods outside the
+//! standard set share one label, so invented ones cannot either. Every label has a
+//! fixed, small set of values: nobody without a key can grow this registry.
 
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
@@ -18,6 +20,21 @@ const LATENCY_BUCKETS: &[f64] = &[
     0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
     1.0,
 ];
+
+/// The label of a method outside the standard set.
+const OTHER_METHOD: &str = "OTHER";
+
+/// A method as labelled: the standard ones as themselves, anything else as `OTHER`.
+fn method_label(method: &str) -> &str {
+    const STANDARD: &[&str] = &[
+        "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE",
+    ];
+    STANDARD
+        .iter()
+        .find(|m| **m == method)
+        .copied()
+        .unwrap_or(OTHER_METHOD)
+}
 
 pub struct Metrics {
     registry: Registry,
@@ -75,6 +92,7 @@ impl Metrics {
     }
 
     pub fn observe(&self, route: &str, method: &str, status: u16, seconds: f64) {
+        let method = method_label(method);
         let status = status.to_string();
         self.requests
             .with_label_values(&[route, method, status.as_str()])
@@ -96,5 +114,18 @@ impl Metrics {
         // Encoding plain counters into a Vec cannot fail.
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut text);
         Ok(String::from_utf8_lossy(&text).into_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invented_methods_share_one_label() {
+        assert_eq!(method_label("GET"), "GET");
+        assert_eq!(method_label("PATCH"), "PATCH");
+        assert_eq!(method_label("get"), "OTHER");
+        assert_eq!(method_label("FROBNICATE"), "OTHER");
     }
 }

@@ -29,7 +29,6 @@ use worker::WorkerContext;
 /// How the server listens.
 #[derive(Debug, Clone)]
 pub struct ServerOptions {
-    pub bind: String,
     pub workers: usize,
     /// Origins allowed by CORS; empty leaves CORS off.
     pub cors_origins: Vec<String>,
@@ -85,16 +84,19 @@ async fn route_not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
     })
 }
 
-/// Binds the listening socket and returns the server (not yet running) with the
-/// addresses it listens on. The socket accepts connections from here on.
-pub fn bind(store: Store, options: &ServerOptions) -> anyhow::Result<(Server, Vec<SocketAddr>)> {
+/// The server (not yet running) on listening sockets, with the addresses it listens on.
+pub fn serve(
+    store: Store,
+    listeners: Vec<std::net::TcpListener>,
+    options: &ServerOptions,
+) -> anyhow::Result<(Server, Vec<SocketAddr>)> {
     let metrics = web::Data::new(metrics::Metrics::new()?);
     let auth_limit = web::Data::new(auth_limit::AuthFailureLimit::new(
         options.auth_failures_per_minute,
     ));
     let cors_origins = options.cors_origins.clone();
     let limits = web::Data::new(options.limits);
-    let server = HttpServer::new(move || {
+    let mut server = HttpServer::new(move || {
         // Called once per worker thread: each worker gets a context of its own.
         App::new()
             .app_data(web::Data::new(WorkerContext::new(store.clone())))
@@ -111,8 +113,10 @@ pub fn bind(store: Store, options: &ServerOptions) -> anyhow::Result<(Server, Ve
     })
     .workers(options.workers)
     .client_request_timeout(options.request_timeout)
-    .shutdown_timeout(options.shutdown_timeout.as_secs())
-    .bind(&options.bind)?;
+    .shutdown_timeout(options.shutdown_timeout.as_secs());
+    for listener in listeners {
+        server = server.listen(listener)?;
+    }
     let addrs = server.addrs();
     Ok((server.run(), addrs))
 }

@@ -22,6 +22,22 @@ impl<'t> FixtureWriter<'t> {
         api_keys::client_exists(self.tx, id)
     }
 
+    /// The client a stored contact belongs to.
+    pub fn contact_client(&self, id: &ContactId) -> Result<Option<ClientId>> {
+        let mut stmt = self
+            .tx
+            .prepare_cached("SELECT client_id FROM contacts WHERE id = ?1")?;
+        Ok(stmt.query_row([id], |r| r.get(0)).optional()?)
+    }
+
+    /// The client a stored key belongs to, found by its digest.
+    pub fn key_client(&self, hash: &KeyHash) -> Result<Option<ClientId>> {
+        let mut stmt = self
+            .tx
+            .prepare_cached("SELECT client_id FROM api_keys WHERE key_hash = ?1")?;
+        Ok(stmt.query_row([hash], |r| r.get(0)).optional()?)
+    }
+
     /// The contact a stored ticket belongs to, and its status.
     pub fn ticket_owner(&self, id: &TicketId) -> Result<Option<(ContactId, TicketStatus)>> {
         let mut stmt = self
@@ -41,14 +57,14 @@ impl<'t> FixtureWriter<'t> {
         Ok(())
     }
 
-    /// Keys are matched by digest: loading the same key again keeps its id, creation
-    /// time and revocation.
+    /// Keys are matched by digest: loading the same key again keeps its id, client,
+    /// creation time and revocation (a key never changes client; the load checks that
+    /// first and says so).
     pub fn upsert_api_key(&self, client: &ClientId, name: &str, hash: &KeyHash) -> Result<()> {
         let mut stmt = self.tx.prepare_cached(
             "INSERT INTO api_keys (id, client_id, name, key_hash, created_at)
              VALUES (?1, ?2, ?3, ?4, ?5)
-             ON CONFLICT (key_hash) DO UPDATE
-             SET client_id = excluded.client_id, name = excluded.name",
+             ON CONFLICT (key_hash) DO UPDATE SET name = excluded.name",
         )?;
         stmt.execute((ApiKeyId::new_random(), client, name, hash, Timestamp::now()))?;
         Ok(())
@@ -65,7 +81,6 @@ impl<'t> FixtureWriter<'t> {
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
                      json(?17), json(?18))
              ON CONFLICT (id) DO UPDATE SET
-                 client_id = excluded.client_id,
                  ai_customer_id = excluded.ai_customer_id,
                  name = excluded.name,
                  email = excluded.email,

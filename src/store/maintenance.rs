@@ -2,7 +2,8 @@
 
 use std::path::Path;
 
-use super::{Result, Store, migrations};
+use super::migrations::{self, StatusError};
+use super::{Result, Store};
 
 /// What `contactd check` found; healthy when every list is empty.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -15,6 +16,8 @@ pub struct Health {
     pub pending_migrations: Vec<String>,
     /// Migrations the database has applied, oldest first.
     pub applied_migrations: Vec<String>,
+    /// Why `serve` and `migrate` would refuse this database's schema history.
+    pub schema_problem: Option<String>,
 }
 
 impl Health {
@@ -22,6 +25,7 @@ impl Health {
         self.integrity.is_empty()
             && self.foreign_keys.is_empty()
             && self.pending_migrations.is_empty()
+            && self.schema_problem.is_none()
     }
 }
 
@@ -68,7 +72,7 @@ impl Store {
 
     /// Integrity, dangling references and migration status, for `contactd check`.
     pub fn health(&self) -> Result<Health> {
-        let mut conn = self.conn()?;
+        let conn = self.conn()?;
         let integrity = column_strings(&conn, "PRAGMA integrity_check")?
             .into_iter()
             .filter(|line| line != "ok")
@@ -85,28 +89,39 @@ impl Store {
             })?;
             rows.collect::<rusqlite::Result<Vec<_>>>()?
         };
-        let status = migrations::status(&mut conn)?;
+        let (status, schema_problem) = match migrations::status(&conn) {
+            Ok(status) => (status, None),
+            Err(StatusError::Schema(problem)) => (
+                migrations::Status {
+                    applied: Vec::new(),
+                    pending: Vec::new(),
+                },
+                Some(problem.to_string()),
+            ),
+            Err(StatusError::Sqlite(e)) => return Err(e.into()),
+        };
         Ok(Health {
             integrity,
             foreign_keys,
             pending_migrations: status.pending,
             applied_migrations: status.applied,
+            schema_problem,
         })
     }
 
     /// Ready when a pooled connection answers and every migration is applied.
     pub fn readiness(&self) -> Readiness {
-        let check = || -> Result<Vec<String>> {
-            let mut conn = self.conn()?;
-            conn.query_row("SELECT 1", [], |_| Ok(()))?;
-            Ok(migrations::status(&mut conn)?.pending)
+        let check = || -> Result<Vec<String>, String> {
+            let conn = self.conn().map_err(|e| e.to_string())?;
+            let status = migrations::status(&conn).map_err(|e| e.to_string())?;
+            Ok(status.pending)
         };
         match check() {
             Ok(pending) if pending.is_empty() => Readiness::Ready,
             Ok(pending) => {
                 Readiness::NotReady(format!("pending migrations: {}", pending.join(", ")))
             }
-            Err(e) => Readiness::NotReady(e.to_string()),
+            Err(reason) => Readiness::NotReady(reason),
         }
     }
 }

@@ -35,25 +35,31 @@ pub enum StoreError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("there is no database at {}", path.display())]
+    #[error(
+        "there is no database at {}; `contactd migrate`, `fixtures load` or `serve` make one",
+        path.display()
+    )]
     Missing { path: PathBuf },
     #[error("cannot open the database {}: {source}", path.display())]
     Open {
         path: PathBuf,
         source: rusqlite::Error,
     },
-    #[error(
-        "the database {} has schema version {found}, newer than the {known} this contactd knows; \
-         use the contactd release that wrote it (or newer)",
-        path.display()
-    )]
-    NewerSchema {
+    #[error("cannot use the database {}: {problem}", path.display())]
+    Schema {
         path: PathBuf,
-        found: refinery::SchemaVersion,
-        known: refinery::SchemaVersion,
+        problem: migrations::SchemaProblem,
     },
-    #[error("cannot migrate the database")]
-    Migrate(#[from] refinery::Error),
+    #[error(
+        "the database {} needs migrations {} first; run `contactd migrate`",
+        path.display(), pending.join(", ")
+    )]
+    Pending { path: PathBuf, pending: Vec<String> },
+    #[error("migration {name} failed: {source}")]
+    Migration {
+        name: String,
+        source: rusqlite::Error,
+    },
     #[error("no pooled database connection: {0}")]
     Pool(#[from] r2d2::Error),
     #[error(transparent)]
@@ -100,7 +106,8 @@ impl Store {
     }
 
     /// Opens a database that must already exist, changing nothing: for `backup` and
-    /// `check`, which must not migrate what they are asked to copy or inspect.
+    /// `check`, which must not create, migrate or refuse what they are asked to copy or
+    /// inspect.
     pub fn open_existing(options: &StoreOptions) -> Result<Self> {
         if !options.path.is_file() {
             return Err(StoreError::Missing {
@@ -109,6 +116,20 @@ impl Store {
         }
         connect(&options.path, open_flags() - OpenFlags::SQLITE_OPEN_CREATE)?;
         Self::with_pool(options)
+    }
+
+    /// Opens a database that must already exist with every migration applied: for
+    /// commands that read or change rows but must not create or migrate a database.
+    pub fn open_current(options: &StoreOptions) -> Result<Self> {
+        let store = Self::open_existing(options)?;
+        let status = migrations::status(&*store.conn()?).map_err(|e| e.at(&options.path))?;
+        if !status.pending.is_empty() {
+            return Err(StoreError::Pending {
+                path: options.path.clone(),
+                pending: status.pending,
+            });
+        }
+        Ok(store)
     }
 
     fn with_pool(options: &StoreOptions) -> Result<Self> {

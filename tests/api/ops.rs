@@ -240,9 +240,9 @@ fn a_pool_too_small_for_the_workers_is_refused_naming_both_settings() {
     let ws = Workspace::new();
 
     let result = ws.run(&[
+        "serve",
         "--pool-size",
         "2",
-        "serve",
         "--workers",
         "4",
         "--bind",

@@ -1,0 +1,399 @@
+//! The command line: clap definitions in `args`, and one small function per subcommand.
+
+mod args;
+pub mod output;
+
+use std::io::Write;
+use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+
+pub use args::{Cli, Command, FixtureLimits, FixturesCommand, KeysCommand, LogFormat, ServeArgs};
+use output::say;
+
+use crate::api_key;
+use crate::fixture_generator;
+use crate::fixtures::{self, FixtureSource};
+use crate::http::{self, RequestLimits, ServerOptions};
+use crate::model::{ApiKeyId, Timestamp};
+use crate::store::{ApiKeyRecord, Revocation, Store, StoreOptions};
+
+/// Connections the pool keeps beyond one per worker: for readiness checks, metrics and
+/// other work that runs off the workers.
+const SPARE_CONNECTIONS: u32 = 4;
+
+/// Commands other than `serve` use a connection or two at a time.
+const COMMAND_POOL_SIZE: u32 = 2;
+
+/// Logs go to stderr, filtered by `RUST_LOG` (default: `info`, with refinery's
+/// step-by-step notes kept to warnings; `migrate` says what it applied itself).
+pub fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,refinery_core=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Human => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+        LogFormat::Json => builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .init(),
+    }
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    let db = cli.db;
+    match cli.command {
+        None => serve(db, cli.serve),
+        Some(Command::Serve(args)) => serve(db, args),
+        Some(Command::Migrate) => migrate(&command_store(db)),
+        Some(Command::Fixtures(FixturesCommand::Load { paths, limits })) => {
+            load_fixtures(&command_store(db), &paths, limits)
+        }
+        Some(Command::Fixtures(FixturesCommand::Generate {
+            contacts,
+            seed,
+            out,
+        })) => generate_fixtures(contacts, seed, &out),
+        Some(Command::Keys(command)) => keys(&command_store(db), command),
+        Some(Command::Backup { dest }) => backup(&command_store(db), &dest),
+        Some(Command::Check) => check(&command_store(db)),
+    }
+}
+
+fn command_store(path: PathBuf) -> StoreOptions {
+    StoreOptions {
+        path,
+        pool_size: COMMAND_POOL_SIZE,
+    }
+}
+
+/// Opens (creating and migrating as needed) and says what it applied.
+fn open(options: &StoreOptions) -> anyhow::Result<Store> {
+    let (store, applied) = Store::open(options)?;
+    if !applied.is_empty() {
+        say!("applied migrations: {}", applied.join(", "));
+    }
+    Ok(store)
+}
+
+/// Workers and pool size: either may be derived from the other; only an explicit pair
+/// that contradicts itself is refused.
+fn workers_and_pool(workers: Option<u16>, pool: Option<u32>) -> anyhow::Result<(usize, u32)> {
+    let cores = || std::thread::available_parallelism().map_or(2, |n| n.get());
+    Ok(match (workers.map(u32::from), pool) {
+        (Some(w), Some(p)) if p <= w => bail!(
+            "--pool-size (CONTACTD_POOL_SIZE) is {p} but must be more than the {w} workers \
+             (--workers, CONTACTD_WORKERS): each worker keeps a connection"
+        ),
+        (Some(w), Some(p)) => (w as usize, p),
+        (Some(w), None) => (w as usize, w + SPARE_CONNECTIONS),
+        (None, Some(p)) => (cores().min(p as usize - 1), p),
+        (None, None) => {
+            let w = cores().min(512);
+            (w, w as u32 + SPARE_CONNECTIONS)
+        }
+    })
+}
+
+fn serve(db: PathBuf, args: ServeArgs) -> anyhow::Result<()> {
+    let (workers, pool_size) = workers_and_pool(args.workers, args.pool_size)?;
+    // The address is taken before the database is touched: a bad or busy address must
+    // not cost a load of the demo data whose key is printed only on the first start.
+    let sockets = reserve(&args.bind)?;
+    let store_options = StoreOptions {
+        path: db,
+        pool_size,
+    };
+    let store = open(&store_options)?;
+    // The banner goes to stdout; a server whose stdout was closed still serves.
+    let note = |text: String| {
+        let _ = output::line(format_args!("{text}"));
+    };
+    note(format!("database: {}", store_options.path.display()));
+
+    let mut sample = None;
+    if !args.fixtures.is_empty() {
+        let sources =
+            fixtures::read_sources(&args.fixtures, args.fixture_limits.max_fixture_bytes)?;
+        let summary = fixtures::load(&store, &sources)?;
+        note(format!("loaded {summary}"));
+    } else if !args.no_demo && store.is_empty()? {
+        let summary = fixtures::load(&store, &[FixtureSource::demo()])
+            .context("the bundled demo data does not load")?;
+        note(format!("new database: loaded the demo data, {summary}"));
+        sample = summary.sample;
+    }
+
+    let options = ServerOptions {
+        workers,
+        cors_origins: args.cors_origins.clone(),
+        request_timeout: Duration::from_secs(args.request_timeout),
+        shutdown_timeout: Duration::from_secs(args.shutdown_timeout),
+        auth_failures_per_minute: args.auth_failures_per_minute,
+        limits: RequestLimits {
+            max_url_bytes: args.max_url_bytes as usize,
+            max_header_bytes: args.max_header_bytes as usize,
+            max_body_bytes: args.max_body_bytes,
+        },
+    };
+    let bind = args.bind.clone();
+    actix_web::rt::System::new().block_on(async move {
+        let mut listeners = Vec::new();
+        for (addr, socket) in sockets {
+            socket
+                .listen(1024)
+                .with_context(|| format!("cannot listen on {addr}"))?;
+            listeners.push(TcpListener::from(socket));
+        }
+        let (server, addrs) = http::serve(store, listeners, &options)
+            .with_context(|| format!("cannot listen on {bind}"))?;
+        if let (Some((key, contact)), Some(addr)) = (sample, addrs.first()) {
+            note(format!("demo API key: {key}"));
+            note(format!(
+                "try: curl -s -H 'x-api-key: {key}' http://{}/api/public/contact/{contact}/info",
+                reachable(*addr)
+            ));
+        }
+        for addr in &addrs {
+            note(format!("listening on http://{addr}"));
+        }
+        // actix stops on SIGINT/SIGTERM: it stops accepting, lets requests in flight
+        // finish, then this returns.
+        server.await.context("the server stopped with an error")
+    })
+}
+
+/// Resolves `bind` and binds a socket to each address without listening yet, so that a
+/// malformed, unknown or busy address fails before anything else happens, while the port
+/// still opens only once the data is in.
+fn reserve(bind: &str) -> anyhow::Result<Vec<(SocketAddr, socket2::Socket)>> {
+    use socket2::{Domain, Socket, Type};
+    let addrs: Vec<SocketAddr> = bind
+        .to_socket_addrs()
+        .with_context(|| {
+            format!("cannot listen on {bind}: expected host:port, such as 127.0.0.1:8080")
+        })?
+        .collect();
+    if addrs.is_empty() {
+        bail!("cannot listen on {bind}: the name resolves to no address");
+    }
+    addrs
+        .into_iter()
+        .map(|addr| {
+            let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+            // As std and actix do: a restart may take the port back from TIME_WAIT.
+            socket.set_reuse_address(true)?;
+            socket.bind(&addr.into())?;
+            socket.set_nonblocking(true)?;
+            Ok((addr, socket))
+        })
+        .collect::<std::io::Result<_>>()
+        .with_context(|| format!("cannot listen on {bind}"))
+}
+
+/// An address a local curl can reach: a wildcard bind is reachable on loopback.
+fn reachable(addr: SocketAddr) -> SocketAddr {
+    let mut addr = addr;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(if addr.is_ipv4() {
+            std::net::Ipv4Addr::LOCALHOST.into()
+        } else {
+            std::net::Ipv6Addr::LOCALHOST.into()
+        });
+    }
+    addr
+}
+
+fn migrate(store_options: &StoreOptions) -> anyhow::Result<()> {
+    let (_, applied) = Store::open(store_options)?;
+    if applied.is_empty() {
+        say!("the database is up to date; no migration to apply");
+    } else {
+        say!("applied migrations: {}", applied.join(", "));
+    }
+    Ok(())
+}
+
+fn load_fixtures(
+    store_options: &StoreOptions,
+    paths: &[PathBuf],
+    limits: FixtureLimits,
+) -> anyhow::Result<()> {
+    // Read and size-checked before the database is created or touched.
+    let sources = fixtures::read_sources(paths, limits.max_fixture_bytes)?;
+    let store = open(store_options)?;
+    let summary = fixtures::load(&store, &sources)?;
+    say!("loaded {summary}");
+    Ok(())
+}
+
+/// Writes to a temporary file beside the destination and links it into place only once
+/// it is whole: a failed backup leaves nothing that looks like a backup.
+fn backup(store_options: &StoreOptions, dest: &Path) -> anyhow::Result<()> {
+    let store = Store::open_existing(store_options)?;
+    let dest = if dest.is_dir() {
+        let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
+        dest.join(format!("contactd-{stamp}.db"))
+    } else {
+        dest.to_owned()
+    };
+    if dest.exists() {
+        bail!(
+            "{} already exists; a backup never overwrites a file",
+            dest.display()
+        );
+    }
+    let file_name = dest
+        .file_name()
+        .with_context(|| format!("{} is not a file name", dest.display()))?;
+    let partial = dest.with_file_name(format!(
+        ".{}.partial-{}",
+        file_name.to_string_lossy(),
+        std::process::id()
+    ));
+    let written = store
+        .backup(&partial)
+        .map_err(anyhow::Error::from)
+        // A hard link, unlike a rename, never replaces a file that appeared meanwhile.
+        .and_then(|()| std::fs::hard_link(&partial, &dest).map_err(anyhow::Error::from));
+    let _ = std::fs::remove_file(&partial);
+    written.with_context(|| format!("cannot write the backup {}", dest.display()))?;
+    let size = std::fs::metadata(&dest).map(|m| m.len()).unwrap_or(0);
+    say!(
+        "backed up {} to {} ({size} bytes)",
+        store_options.path.display(),
+        dest.display()
+    );
+    Ok(())
+}
+
+fn check(store_options: &StoreOptions) -> anyhow::Result<()> {
+    let store = Store::open_existing(store_options)?;
+    let health = store.health()?;
+    // One line per check; problems, if any, each on a line of their own below it.
+    let listed = |items: &[String], none: &str, separator: &str| {
+        if items.is_empty() {
+            none.to_owned()
+        } else {
+            items.join(separator)
+        }
+    };
+    say!("integrity: {}", listed(&health.integrity, "ok", "\n  "));
+    say!(
+        "foreign keys: {}",
+        listed(&health.foreign_keys, "ok", "\n  ")
+    );
+    match &health.schema_problem {
+        Some(problem) => say!("schema history: {problem}"),
+        None => {
+            say!(
+                "migrations applied: {}",
+                listed(&health.applied_migrations, "none", ", ")
+            );
+            say!(
+                "migrations pending: {}",
+                listed(&health.pending_migrations, "none", ", ")
+            );
+        }
+    }
+    if !health.is_healthy() {
+        bail!("{} has problems (see above)", store_options.path.display());
+    }
+    Ok(())
+}
+
+/// Needs no database: it only writes a file. Prints each client's id and key.
+fn generate_fixtures(contacts: u64, seed: u64, out: &Path) -> anyhow::Result<()> {
+    if let Some(folder) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(folder)
+            .with_context(|| format!("cannot create {}", folder.display()))?;
+    }
+    let file =
+        std::fs::File::create(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let clients = fixture_generator::generate(contacts, seed, file)
+        .with_context(|| format!("cannot write {}", out.display()))?;
+    say!(
+        "wrote {contacts} contact(s) for {} client(s) to {}",
+        clients.len(),
+        out.display()
+    );
+    for client in clients {
+        say!("client {} key {}", client.id, client.key);
+    }
+    Ok(())
+}
+
+fn keys(store_options: &StoreOptions, command: KeysCommand) -> anyhow::Result<()> {
+    let store = Store::open_current(store_options)?;
+    match command {
+        KeysCommand::Create { client, name, key } => {
+            if !store.client_exists(&client)? {
+                bail!("no client with id {client}; load it from a fixture first");
+            }
+            let key = match key {
+                Some(key) => key,
+                None => api_key::generate().context("the OS random source failed")?,
+            };
+            let record = ApiKeyRecord {
+                id: ApiKeyId::new_random(),
+                client_id: client,
+                name,
+                created_at: Timestamp::now(),
+                revoked_at: None,
+            };
+            store.insert_key(&record, &api_key::hash(&key))?;
+            let _ = writeln!(
+                std::io::stderr(),
+                "created key {} for client {client}; it is shown only this once:",
+                record.id
+            );
+            say!("{key}");
+        }
+        KeysCommand::List { client } => {
+            for k in store.list_keys(client.as_ref())? {
+                let revoked = k.revoked_at.map_or("-".to_owned(), |t| t.to_string());
+                say!(
+                    "{}\t{}\t{}\t{}\t{}",
+                    k.id,
+                    k.client_id,
+                    k.name,
+                    k.created_at,
+                    revoked
+                );
+            }
+        }
+        KeysCommand::Revoke { id } => match store.revoke_key(&id, Timestamp::now())? {
+            Revocation::Revoked => say!("revoked key {id}"),
+            Revocation::AlreadyRevoked(at) => say!("key {id} was already revoked at {at}"),
+            Revocation::NoSuchKey => bail!("no key with id {id}; `contactd keys list` shows them"),
+        },
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn workers_and_pool_derive_from_each_other_on_any_core_count() {
+        assert_eq!(workers_and_pool(Some(64), None).unwrap(), (64, 68));
+        assert_eq!(workers_and_pool(Some(2), Some(3)).unwrap(), (2, 3));
+        let (w, p) = workers_and_pool(None, None).unwrap();
+        assert!(p as usize > w);
+        let (w, p) = workers_and_pool(None, Some(2)).unwrap();
+        assert_eq!((w, p), (1, 2));
+        let err = workers_and_pool(Some(16), Some(16)).unwrap_err();
+        assert!(
+            err.to_string().contains("more than the 16 workers"),
+            "{err}"
+        );
+    }
+}
