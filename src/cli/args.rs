@@ -291,4 +291,26 @@ mod tests {
         }
         assert!(parse_bool("maybe").is_err());
     }
+
+    #[test]
+    fn every_command_and_argument_says_what_it_is_for() {
+        fn walk(cmd: &clap::Command, at: &str, missing: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if arg.get_help().is_none() && !["help", "version"].contains(&id) {
+                    missing.push(format!("{at} {id}"));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                let at = format!("{at} {}", sub.get_name());
+                if sub.get_about().is_none() && sub.get_name() != "help" {
+                    missing.push(at.clone());
+                }
+                walk(sub, &at, missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&Cli::command(), "contactd", &mut missing);
+        assert!(missing.is_empty(), "no help text: {missing:?}");
+    }
 }

@@ -263,7 +263,12 @@ fn backup(store_options: &StoreOptions, dest: &Path) -> anyhow::Result<()> {
         .map_err(anyhow::Error::from)
         // A hard link, unlike a rename, never replaces a file that appeared meanwhile.
         .and_then(|()| std::fs::hard_link(&partial, &dest).map_err(anyhow::Error::from));
-    let _ = std::fs::remove_file(&partial);
+    // SQLite may leave a journal beside the file it was writing.
+    for suffix in ["", "-journal", "-wal"] {
+        let mut leftover = partial.clone().into_os_string();
+        leftover.push(suffix);
+        let _ = std::fs::remove_file(leftover);
+    }
     written.with_context(|| format!("cannot write the backup {}", dest.display()))?;
     let size = std::fs::metadata(&dest).map(|m| m.len()).unwrap_or(0);
     say!(

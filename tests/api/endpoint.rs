@@ -433,3 +433,24 @@ fn failed_key_attempts_past_the_limit_get_429_but_valid_keys_pass() {
     assert_eq!(no_key.status, 429, "a missing key is a failed attempt too");
     assert_eq!(valid.status, 200, "valid keys are never slowed");
 }
+
+#[test]
+fn a_repeated_api_key_header_is_refused_whichever_comes_first() {
+    let (_ws, server) = server_with_tenants();
+    let path = TestServer::info_path(FULL_CONTACT);
+
+    for (first, second) in [(KEY_A, KEY_A), (KEY_A, "wrong"), ("wrong", KEY_A)] {
+        let request = format!(
+            "GET {path} HTTP/1.1\r\nHost: x\r\nx-api-key: {first}\r\nx-api-key: {second}\r\n\
+             Connection: close\r\n\r\n"
+        );
+        let answer = server.raw(request.as_bytes());
+        assert!(
+            answer.starts_with("HTTP/1.1 401"),
+            "{first}, {second}: {answer}"
+        );
+        assert!(answer.ends_with(
+            r#"{"statusCode":401,"message":"Invalid or missing API key","error":"Unauthorized"}"#
+        ));
+    }
+}

@@ -446,3 +446,198 @@ fn a_file_starting_with_a_byte_order_mark_loads() {
     ws.run(&["fixtures", "load", file.to_str().unwrap()])
         .assert_success();
 }
+
+const CLIENT_B: &str = "bbbbbbbb-0000-4000-8000-000000000002";
+
+/// Loads `text` as a file on top of the tenants; asserts it is refused, with a line that
+/// contains each of `expected`, and that nothing changed.
+fn assert_refused(text: &str, expected: &[&str]) -> CommandResult {
+    let ws = Workspace::with_tenants();
+    let before = ws.dump();
+    let file = ws.write("bad.json", text);
+
+    let result = ws.run(&["fixtures", "load", file.to_str().unwrap()]);
+
+    result.assert_failure();
+    for line in expected {
+        assert!(
+            result.stderr.contains(line),
+            "expected {line:?} in:\n{}",
+            result.stderr
+        );
+    }
+    assert_eq!(ws.dump(), before, "the database changed");
+    result
+}
+
+#[test]
+fn a_load_never_moves_a_contact_or_a_key_to_another_client() {
+    let tenants: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture_path(TENANTS)).unwrap()).unwrap();
+    let mut moved_contact = tenants["contacts"][0].clone();
+    moved_contact["client_id"] = json!(CLIENT_B);
+    let contact_file = json!({"contacts": [moved_contact]}).to_string();
+    let key_file = json!({"clients": [{
+        "id": CLIENT_B, "name": "Tienda Dos",
+        "api_keys": [{"name": "stolen", "key": KEY_A}]
+    }]})
+    .to_string();
+
+    assert_refused(
+        &contact_file,
+        &[&format!(
+            "bad.json: $.contacts[0].client_id: contact {FULL_CONTACT} belongs to client \
+             aaaaaaaa-0000-4000-8000-000000000001; a load never moves a contact to another client"
+        )],
+    );
+    let result = assert_refused(
+        &key_file,
+        &["bad.json: $.clients[0].api_keys[0].key: this API key belongs to client aaaaaaaa"],
+    );
+    assert!(
+        !result.stderr.contains(KEY_A),
+        "the key must not be printed"
+    );
+}
+
+#[test]
+fn keys_and_key_names_that_can_never_work_are_refused_at_load() {
+    let file = |key: &str, name: &str| {
+        json!({"clients": [{
+            "id": "cccccccc-0000-4000-8000-000000000003", "name": "Tres",
+            "api_keys": [{"name": name, "key": key}]
+        }]})
+        .to_string()
+    };
+    for key in [" padded", "padded ", "clé", "new\nline", ""] {
+        assert_refused(
+            &file(key, "ok"),
+            &["bad.json: $.clients[0].api_keys[0].key: an API key must be 1 to 1024 characters"],
+        );
+    }
+    for name in ["tab\there", "new\nline", ""] {
+        assert_refused(
+            &file("fine-key", name),
+            &["bad.json: $.clients[0].api_keys[0].name: a key name must be"],
+        );
+    }
+}
+
+#[test]
+fn keys_create_refuses_keys_and_names_that_can_never_work() {
+    let ws = Workspace::with_tenants();
+    let client = "aaaaaaaa-0000-4000-8000-000000000001";
+
+    for args in [
+        &["keys", "create", "--client", client, "--key", " padded"][..],
+        &["keys", "create", "--client", client, "--key", "clé"],
+        &["keys", "create", "--client", client, "--name", "a\tb"],
+        &["keys", "create", "--client", client, "--name", "a\nb"],
+    ] {
+        let result = ws.run(args);
+        result.assert_failure();
+        assert_eq!(result.status.code(), Some(2), "{args:?}");
+        assert!(
+            result.stderr.contains("an API key must be")
+                || result.stderr.contains("a key name must be"),
+            "{args:?}: {}",
+            result.stderr
+        );
+    }
+
+    let made = ws.run(&[
+        "keys",
+        "create",
+        "--client",
+        client,
+        "--key",
+        "chosen key-1",
+    ]);
+    made.assert_success();
+    assert_eq!(made.stdout.trim(), "chosen key-1");
+    let server = ws.serve(&["--no-demo"]);
+    assert_eq!(server.info(FULL_CONTACT, Some("chosen key-1")).status, 200);
+}
+
+#[test]
+fn deep_nesting_is_refused_with_the_path_and_the_limit() {
+    let mut file = valid_file();
+    let deep = format!("{}1{}", r#"{"a":"#.repeat(1000), "}".repeat(1000));
+    file["contacts"][0]["metadata"] = json!("PLACEHOLDER");
+    let text = file.to_string().replace("\"PLACEHOLDER\"", &deep);
+
+    assert_refused(
+        &text,
+        &[
+            "bad.json: $.contacts[0].metadata: nested 1000 levels deep; at most 64 levels are allowed",
+        ],
+    );
+}
+
+#[test]
+fn every_problem_of_a_record_gets_its_own_line() {
+    let mut file = valid_file();
+    let contact = &mut file["contacts"][0];
+    contact["platform"] = json!("fax");
+    contact["chat_status"] = json!("open");
+    contact["is_chat_read"] = json!("no");
+    contact["created_at"] = json!("yesterday");
+    contact["tickets"][1]["status"] = json!("closed");
+    contact.as_object_mut().unwrap().remove("name");
+
+    let result = assert_refused(
+        &file.to_string(),
+        &[
+            "$.contacts[0].platform: expected one of",
+            "$.contacts[0].chat_status: expected one of",
+            "$.contacts[0].is_chat_read: invalid type",
+            "$.contacts[0].created_at: expected an RFC 3339 timestamp",
+            "$.contacts[0].tickets[1].status: expected an upper-case word",
+            "$.contacts[0]: missing field `name`",
+        ],
+    );
+    assert!(result.stderr.contains("6 problem(s)"), "{}", result.stderr);
+}
+
+#[test]
+fn a_huge_bad_value_is_named_not_reprinted() {
+    let huge = "x".repeat(3_000_000);
+    for field in ["chat_status", "is_chat_read", "id", "created_at"] {
+        let text = with(valid_file(), &format!("/contacts/0/{field}"), json!(huge));
+        let result = assert_refused(&text, &[&format!("$.contacts[0].{field}: ")]);
+        let longest = result.stderr.lines().map(str::len).max().unwrap_or(0);
+        assert!(longest < 400, "{field}: a {longest}-byte line");
+    }
+}
+
+#[test]
+fn files_that_are_not_fixtures_fail_fast_and_big_ones_are_capped() {
+    let ws = Workspace::new();
+
+    let zero = ws.run(&["fixtures", "load", "/dev/zero"]);
+    zero.assert_failure();
+    assert!(
+        zero.stderr.contains("/dev/zero is not a JSON fixture file"),
+        "{}",
+        zero.stderr
+    );
+    assert!(!ws.db().exists(), "nothing was loaded, nothing created");
+
+    let tenants = fixture_path(TENANTS);
+    let capped = ws.run(&["fixtures", "load", "--max-fixture-bytes", "100", &tenants]);
+    capped.assert_failure();
+    assert!(
+        capped.stderr.contains("is larger than 100 bytes")
+            && capped.stderr.contains("--max-fixture-bytes"),
+        "{}",
+        capped.stderr
+    );
+    ws.run(&[
+        "fixtures",
+        "load",
+        "--max-fixture-bytes",
+        "100000",
+        &tenants,
+    ])
+    .assert_success();
+}

@@ -69,9 +69,15 @@ impl Workspace {
 
     /// Runs `contactd ARGS…` with no `--db` of the workspace's.
     pub fn run_bare(args: &[&str]) -> CommandResult {
+        Self::run_with_env(args, &[])
+    }
+
+    /// Runs `contactd ARGS…` with these environment variables set.
+    pub fn run_with_env(args: &[&str], env: &[(&str, &str)]) -> CommandResult {
         let output = Command::new(BIN)
             .args(args)
             .env_clear_contactd()
+            .envs(env.iter().copied())
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .output()
@@ -173,6 +179,11 @@ pub struct TestServer {
 
 impl TestServer {
     fn start(ws: &Workspace, args: &[&str]) -> Self {
+        Self::start_with_env(ws, args, &[])
+    }
+
+    /// Starts `contactd serve ARGS…` with these environment variables set.
+    pub fn start_with_env(ws: &Workspace, args: &[&str], env: &[(&str, &str)]) -> Self {
         let log = ws.path(&format!("server-{}.log", next_log_number()));
         // Two workers unless a test asks otherwise: requests may meet either.
         let workers: &[&str] = if args.contains(&"--workers") {
@@ -188,6 +199,7 @@ impl TestServer {
             .args(workers)
             .args(args)
             .env_clear_contactd()
+            .envs(env.iter().copied())
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -305,6 +317,21 @@ impl TestServer {
         let mut answer = Vec::new();
         let _ = stream.read_to_end(&mut answer);
         String::from_utf8_lossy(&answer).into_owned()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The server's anonymous resident memory (heap and stacks), in KiB.
+    pub fn rss_anon_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
+            .expect("/proc/PID/status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("RssAnon:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("RssAnon in /proc/PID/status")
     }
 
     /// The server's log so far (stderr).

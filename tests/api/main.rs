@@ -3,6 +3,7 @@
 
 mod cache;
 mod cli;
+mod commands;
 mod endpoint;
 mod faults;
 mod fixtures;

@@ -228,6 +228,8 @@ fn json_logs_carry_the_request_id_and_client_but_never_the_key() {
         .find(|v| v["span"]["request_id"] == "json-log-1")
         .unwrap_or_else(|| panic!("no JSON line with the request id:\n{log}"));
     assert_eq!(line["fields"]["status"], 200);
+    assert!(line["fields"]["latency_ms"].is_number(), "{line}");
+    assert_eq!(line["fields"]["client_addr"], "127.0.0.1", "{line}");
     assert_eq!(
         line["span"]["client_id"],
         "aaaaaaaa-0000-4000-8000-000000000001"
@@ -254,5 +256,67 @@ fn a_pool_too_small_for_the_workers_is_refused_naming_both_settings() {
         result.stderr.contains("--pool-size") && result.stderr.contains("--workers"),
         "{}",
         result.stderr
+    );
+}
+
+/// Sends `count` requests with invented methods of about `method_len` bytes, pipelined
+/// on a few connections, and returns how many answers came back.
+fn junk_methods(server: &TestServer, first: usize, count: usize, method_len: usize) -> usize {
+    let mut answered = 0;
+    for batch in (first..first + count).collect::<Vec<_>>().chunks(100) {
+        let mut request = Vec::new();
+        for (i, n) in batch.iter().enumerate() {
+            let close = if i + 1 == batch.len() {
+                "close"
+            } else {
+                "keep-alive"
+            };
+            let method = format!("M{n}{}", "X".repeat(method_len));
+            let path = if n % 2 == 0 {
+                "/no/such/route".to_owned()
+            } else {
+                TestServer::info_path(FULL_CONTACT)
+            };
+            request.extend_from_slice(
+                format!("{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: {close}\r\n\r\n")
+                    .as_bytes(),
+            );
+        }
+        answered += server.raw(&request).matches("HTTP/1.1 ").count();
+    }
+    answered
+}
+
+#[test]
+fn a_flood_of_invented_methods_leaves_metrics_and_memory_flat() {
+    let (_ws, server) = server_with_tenants();
+    assert_eq!(junk_methods(&server, 0, 300, 4000), 300);
+    // /metrics counts itself once it has answered: the first call adds its own series.
+    server.get("/metrics", None, &[]);
+    let metrics_before = server.get("/metrics", None, &[]).body;
+    let rss_before = server.rss_anon_kib();
+
+    assert_eq!(junk_methods(&server, 300, 3000, 4000), 3000);
+
+    let metrics_after = server.get("/metrics", None, &[]).body;
+    let rss_after = server.rss_anon_kib();
+    // Counters gain digits; nothing else may grow.
+    assert!(
+        metrics_after.len() < metrics_before.len() + 200,
+        "/metrics grew from {} to {} bytes",
+        metrics_before.len(),
+        metrics_after.len()
+    );
+    assert!(
+        metrics_after.contains(r#"method="OTHER""#),
+        "{metrics_after}"
+    );
+    assert!(
+        !metrics_after.contains("XXXX"),
+        "an invented method became a label"
+    );
+    assert!(
+        rss_after < rss_before + 4 * 1024,
+        "RssAnon grew from {rss_before} KiB to {rss_after} KiB"
     );
 }

@@ -1,0 +1,292 @@
+//! Commands as a stranger uses them: wrong paths, flags in the wrong place, closed
+//! pipes, damaged histories, concurrent starts, full disks, big machines.
+
+use std::process::{Command, Stdio};
+
+use crate::helpers::*;
+
+#[test]
+fn read_only_commands_never_create_a_database() {
+    let ws = Workspace::new();
+    let client = "aaaaaaaa-0000-4000-8000-000000000001";
+    let key_id = "bbbbbbbb-0000-4000-8000-000000000001";
+    let backup = ws.path("backup.db");
+
+    for args in [
+        &["keys", "list"][..],
+        &["keys", "create", "--client", client],
+        &["keys", "revoke", key_id],
+        &["check"],
+        &["backup", backup.to_str().unwrap()],
+    ] {
+        let result = ws.run(args);
+        result.assert_failure();
+        assert!(
+            result.stderr.contains("there is no database at"),
+            "{args:?}: {}",
+            result.stderr
+        );
+        assert!(!ws.db().exists(), "{args:?} created {}", ws.db().display());
+        assert!(!backup.exists());
+    }
+}
+
+#[test]
+fn key_commands_refuse_a_database_that_needs_migrating_and_leave_it_alone() {
+    let ws = Workspace::with_tenants();
+    rusqlite::Connection::open(ws.db())
+        .unwrap()
+        .execute("DELETE FROM refinery_schema_history WHERE version = 1", [])
+        .unwrap();
+
+    let result = ws.run(&["keys", "list"]);
+
+    result.assert_failure();
+    assert!(
+        result.stderr.contains("run `contactd migrate`"),
+        "{}",
+        result.stderr
+    );
+}
+
+#[test]
+fn serve_flags_before_another_command_are_refused_with_a_usage_line() {
+    let ws = Workspace::with_tenants();
+
+    for args in [
+        &["--bind", "127.0.0.1:1", "keys", "list"][..],
+        &["--workers", "3", "check"],
+        &["--fixtures", "x.json", "migrate"],
+        &["--pool-size", "9", "serve"],
+    ] {
+        let result = ws.run(args);
+        result.assert_failure();
+        assert_eq!(result.status.code(), Some(2), "{args:?}");
+        assert!(
+            result.stderr.contains("is a flag of `serve`")
+                || result.stderr.contains("goes after `serve`"),
+            "{args:?}: {}",
+            result.stderr
+        );
+        assert!(result.stderr.contains("Usage:"), "{}", result.stderr);
+    }
+}
+
+#[test]
+fn a_bad_bind_address_is_refused_before_the_database_is_touched() {
+    let ws = Workspace::new();
+
+    for bind in ["nonsense", "127.0.0.1:99999", "256.0.0.1:80"] {
+        let result = ws.run(&["serve", "--bind", bind]);
+        result.assert_failure();
+        assert!(
+            result.stderr.contains(&format!("cannot listen on {bind}")),
+            "{bind}: {}",
+            result.stderr
+        );
+        assert!(!ws.db().exists(), "{bind}: the database was created");
+    }
+
+    // A busy port, too: the demo data is not loaded, so the next start still shows it.
+    let other = Workspace::new();
+    let busy = other.serve(&["--no-demo"]);
+    ws.run(&["serve", "--bind", busy.addr()]).assert_failure();
+    assert!(!ws.db().exists());
+    let server = ws.serve(&[]);
+    assert!(
+        server.banner.join("\n").contains("demo API key"),
+        "{:?}",
+        server.banner
+    );
+}
+
+#[test]
+fn a_boolean_env_variable_that_is_not_one_is_a_usage_error() {
+    let ws = Workspace::new();
+
+    let result = Workspace::run_with_env(
+        &["--db", ws.db().to_str().unwrap(), "serve"],
+        &[("CONTACTD_NO_DEMO", "maybe")],
+    );
+
+    assert_eq!(result.status.code(), Some(2), "{}", result.stderr);
+    assert!(
+        result.stderr.contains("expected a boolean"),
+        "{}",
+        result.stderr
+    );
+    assert!(!ws.db().exists());
+}
+
+#[test]
+fn no_demo_from_the_environment_is_honoured() {
+    for (value, demo) in [
+        ("yes", false),
+        ("1", false),
+        ("TRUE", false),
+        ("", true),
+        ("off", true),
+        ("No", true),
+    ] {
+        let ws = Workspace::new();
+        let server = TestServer::start_with_env(&ws, &[], &[("CONTACTD_NO_DEMO", value)]);
+        assert_eq!(
+            server.banner.join("\n").contains("demo API key"),
+            demo,
+            "CONTACTD_NO_DEMO={value:?}: {:?}",
+            server.banner
+        );
+    }
+}
+
+#[test]
+fn many_workers_start_without_a_pool_size() {
+    let ws = Workspace::new();
+
+    let server = ws.serve(&["--no-demo", "--workers", "64"]);
+
+    assert_eq!(server.get("/healthz", None, &[]).status, 200);
+    assert_eq!(server.get("/readyz", None, &[]).status, 200);
+}
+
+#[test]
+fn a_reader_that_goes_away_ends_a_command_quietly() {
+    let ws = Workspace::with_tenants();
+    for args in [&["keys", "list"][..], &["check"], &["--help"]] {
+        let (reader, writer) = std::io::pipe().expect("pipe");
+        drop(reader); // Every write now fails with EPIPE.
+        let db = ws.db();
+        let output = Command::new(BIN)
+            .arg("--db")
+            .arg(&db)
+            .args(args)
+            .stdout(writer)
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(0), "{args:?}: {stderr}");
+        assert!(stderr.is_empty(), "{args:?}: {stderr}");
+    }
+}
+
+/// Changes the schema history of a migrated database with `sql`.
+fn damaged_history(sql: &str) -> Workspace {
+    let ws = Workspace::with_tenants();
+    rusqlite::Connection::open(ws.db())
+        .unwrap()
+        .execute_batch(sql)
+        .unwrap();
+    ws
+}
+
+#[test]
+fn check_refuses_exactly_what_serve_and_migrate_refuse() {
+    for (sql, expected) in [
+        (
+            "INSERT INTO refinery_schema_history VALUES (99, 'future', '2030-01-01T00:00:00Z', '1')",
+            "schema version 99, newer",
+        ),
+        (
+            "UPDATE refinery_schema_history SET checksum = '42' WHERE version = 1",
+            "differs from the one this contactd carries",
+        ),
+        (
+            "UPDATE refinery_schema_history SET applied_on = 'last tuesday' WHERE version = 1",
+            "row 1 of refinery_schema_history is malformed",
+        ),
+        (
+            "UPDATE refinery_schema_history SET checksum = NULL WHERE version = 1",
+            "row 1 of refinery_schema_history is malformed",
+        ),
+    ] {
+        let ws = damaged_history(sql);
+
+        let check = ws.run(&["check"]);
+        let migrate = ws.run(&["migrate"]);
+        let serve = ws.run(&["serve", "--no-demo", "--bind", "127.0.0.1:0"]);
+
+        for (command, result) in [("check", &check), ("migrate", &migrate), ("serve", &serve)] {
+            result.assert_failure();
+            assert_eq!(result.status.code(), Some(1), "{command} after {sql}");
+            let output = format!("{}{}", result.stdout, result.stderr);
+            assert!(output.contains(expected), "{command} after {sql}: {output}");
+        }
+    }
+}
+
+#[test]
+fn processes_migrating_a_new_database_at_once_all_succeed() {
+    for round in 0..3 {
+        let ws = Workspace::new();
+        std::fs::create_dir_all(ws.db().parent().unwrap()).unwrap();
+        let children: Vec<_> = (0..8)
+            .map(|_| {
+                Command::new(BIN)
+                    .args(["--db", ws.db().to_str().unwrap(), "migrate"])
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        let results: Vec<CommandResult> = children
+            .into_iter()
+            .map(|c| CommandResult::from(c.wait_with_output().unwrap()))
+            .collect();
+        for r in &results {
+            r.assert_success();
+        }
+        let applied = results
+            .iter()
+            .filter(|r| r.stdout.contains("applied migrations"))
+            .count();
+        assert_eq!(
+            applied, 1,
+            "round {round}: exactly one process applies them"
+        );
+        ws.run(&["check"]).assert_success();
+    }
+}
+
+#[test]
+fn a_backup_that_fails_leaves_no_file_and_the_retry_works() {
+    let (ws, file) = {
+        let ws = Workspace::with_tenants();
+        let file = ws.path("big.json").display().to_string();
+        ws.run(&["fixtures", "generate", "--contacts", "3000", "--out", &file])
+            .assert_success();
+        (ws, file)
+    };
+    ws.load(&file);
+    let backups = ws.path("backups");
+    std::fs::create_dir_all(&backups).unwrap();
+    let dest = backups.join("copy.db");
+
+    // The file size limit stands in for a full disk (SIGXFSZ ignored so writes fail).
+    let script = "trap '' XFSZ; ulimit -f 64; exec \"$0\" --db \"$1\" backup \"$2\"";
+    let output = Command::new("bash")
+        .args([
+            "-c",
+            script,
+            BIN,
+            ws.db().to_str().unwrap(),
+            dest.to_str().unwrap(),
+        ])
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    let failed = CommandResult::from(output);
+
+    failed.assert_failure();
+    assert!(
+        failed.stderr.contains("cannot write the backup"),
+        "{}",
+        failed.stderr
+    );
+    let left: Vec<_> = std::fs::read_dir(&backups).unwrap().collect();
+    assert!(left.is_empty(), "a failed backup left {left:?}");
+
+    ws.run(&["backup", dest.to_str().unwrap()]).assert_success();
+    Workspace::run_bare(&["--db", dest.to_str().unwrap(), "check"]).assert_success();
+}
