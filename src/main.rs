@@ -31,7 +31,12 @@ fn describe(e: &anyhow::Error) -> String {
     let mut text = String::new();
     for cause in e.chain() {
         let message = cause.to_string();
-        if text.contains(&message) {
+        // SQLite's own error restates the message above it behind its code number.
+        let words = message
+            .strip_prefix("Error code ")
+            .and_then(|rest| rest.split_once(": "))
+            .map_or(message.as_str(), |(_, words)| words);
+        if text.contains(words) {
             continue;
         }
         if !text.is_empty() {
