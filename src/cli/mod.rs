@@ -15,7 +15,7 @@ use output::say;
 
 use crate::api_key;
 use crate::fixture_generator;
-use crate::fixtures::{self, FixtureSource};
+use crate::fixtures;
 use crate::http::{self, RequestLimits, ServerOptions};
 use crate::model::{ApiKeyId, Timestamp};
 use crate::store::{ApiKeyRecord, Revocation, Store, StoreOptions};
@@ -125,8 +125,8 @@ fn serve(db: PathBuf, args: ServeArgs) -> anyhow::Result<()> {
         let summary = fixtures::load(&store, &sources)?;
         note(format!("loaded {summary}"));
     } else if !args.no_demo && store.is_empty()? {
-        let summary = fixtures::load(&store, &[FixtureSource::demo()])
-            .context("the bundled demo data does not load")?;
+        let summary =
+            fixtures::load_demo(&store).context("the bundled demo data does not load")?;
         note(format!("new database: loaded the demo data, {summary}"));
         sample = summary.sample;
     }

@@ -6,8 +6,8 @@
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
 
 use crate::model::{
-    ApiKeyId, ChatStatus, ClientId, ContactId, CustomerId, JsonObject, Platform, TicketId,
-    TicketStatus, Timestamp,
+    ApiKeyId, ChatStatus, ClientId, ContactId, CustomerId, Direction, JsonObject, MessageId,
+    MessageStatus, MessageType, PipelineId, Platform, StageId, TicketId, TicketStatus, Timestamp,
 };
 
 fn corrupt(message: String) -> FromSqlError {
@@ -37,13 +37,20 @@ macro_rules! uuid_column {
     )+};
 }
 
-uuid_column!(ContactId, ClientId, TicketId, CustomerId, ApiKeyId);
+uuid_column!(
+    ContactId, ClientId, TicketId, CustomerId, ApiKeyId, MessageId, PipelineId, StageId
+);
 
 text_column!(Platform, "platform", |s| s.parse::<Platform>().ok());
 text_column!(ChatStatus, "chat status", |s| s.parse::<ChatStatus>().ok());
 text_column!(TicketStatus, "ticket status", |s| TicketStatus::parse(s)
     .ok());
 text_column!(JsonObject, "JSON object", |s| JsonObject::parse(s).ok());
+text_column!(Direction, "message direction", |s| s.parse::<Direction>().ok());
+text_column!(MessageType, "message type", |s| s.parse::<MessageType>().ok());
+text_column!(MessageStatus, "message status", |s| s
+    .parse::<MessageStatus>()
+    .ok());
 
 /// Values stored as their wire text.
 macro_rules! as_str_column {
@@ -56,7 +63,15 @@ macro_rules! as_str_column {
     )+};
 }
 
-as_str_column!(Platform, ChatStatus, TicketStatus, JsonObject);
+as_str_column!(
+    Platform,
+    ChatStatus,
+    TicketStatus,
+    JsonObject,
+    Direction,
+    MessageType,
+    MessageStatus
+);
 
 impl FromSql for Timestamp {
     fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {

@@ -5,7 +5,8 @@ use rusqlite::{OptionalExtension, Transaction};
 use super::{Result, api_keys};
 use crate::api_key::KeyHash;
 use crate::model::{
-    ApiKeyId, ClientId, Contact, ContactId, Ticket, TicketId, TicketStatus, Timestamp,
+    ApiKeyId, ClientId, Contact, ContactId, Message, MessageId, Pipeline, PipelineId, StageId,
+    Ticket, TicketId, TicketStatus, Timestamp, phone_digits,
 };
 
 /// Writes and the look-ups that validation needs, on one open transaction.
@@ -70,16 +71,24 @@ impl<'t> FixtureWriter<'t> {
         Ok(())
     }
 
-    pub fn upsert_contact(&self, c: &Contact) -> Result<()> {
+    /// Inserts or replaces the contact; true when that changed anything. `updated_at`
+    /// (rather than the contact's own) is written only with a change, or also alone when
+    /// `explicit_updated_at` says the fixture gave it.
+    pub fn upsert_contact(
+        &self,
+        c: &Contact,
+        updated_at: Timestamp,
+        explicit_updated_at: bool,
+    ) -> Result<bool> {
         // json() stores the objects minified; their numbers and strings keep their text.
         let mut stmt = self.tx.prepare_cached(
             "INSERT INTO contacts (
                  id, client_id, ai_customer_id, name, email, phone, platform, created_at,
                  last_message_at, last_message_content, chat_status, is_chat_read, blocked,
                  default_stage_id, active_ticket_v2_id, last_closed_ticket_v2_id,
-                 current_integration_data, metadata)
+                 current_integration_data, metadata, updated_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
-                     json(?17), json(?18))
+                     json(?17), json(?18), ?19)
              ON CONFLICT (id) DO UPDATE SET
                  ai_customer_id = excluded.ai_customer_id,
                  name = excluded.name,
@@ -96,9 +105,22 @@ impl<'t> FixtureWriter<'t> {
                  active_ticket_v2_id = excluded.active_ticket_v2_id,
                  last_closed_ticket_v2_id = excluded.last_closed_ticket_v2_id,
                  current_integration_data = excluded.current_integration_data,
-                 metadata = excluded.metadata",
+                 metadata = excluded.metadata,
+                 updated_at = excluded.updated_at
+             WHERE (ai_customer_id, name, email, phone, platform, created_at, last_message_at,
+                    last_message_content, chat_status, is_chat_read, blocked,
+                    default_stage_id, active_ticket_v2_id, last_closed_ticket_v2_id,
+                    current_integration_data, metadata)
+                IS NOT (excluded.ai_customer_id, excluded.name, excluded.email,
+                    excluded.phone, excluded.platform, excluded.created_at,
+                    excluded.last_message_at, excluded.last_message_content,
+                    excluded.chat_status, excluded.is_chat_read, excluded.blocked,
+                    excluded.default_stage_id, excluded.active_ticket_v2_id,
+                    excluded.last_closed_ticket_v2_id, excluded.current_integration_data,
+                    excluded.metadata)
+                OR (?20 AND updated_at IS NOT excluded.updated_at)",
         )?;
-        stmt.execute(rusqlite::params![
+        let changed = stmt.execute(rusqlite::params![
             c.id,
             c.client_id,
             c.ai_customer_id,
@@ -117,24 +139,61 @@ impl<'t> FixtureWriter<'t> {
             c.last_closed_ticket_v2_id,
             c.current_integration_data,
             c.metadata,
-        ])?;
+            updated_at,
+            explicit_updated_at,
+        ])? > 0;
+        if changed {
+            self.index_for_search(c)?;
+        }
+        Ok(changed)
+    }
+
+    /// What search finds the contact by: its phone's digits and its email.
+    fn index_for_search(&self, c: &Contact) -> Result<()> {
+        let mut stmt = self.tx.prepare_cached(
+            "INSERT INTO contact_search_source (contact_id, client_id, phone_digits, email)
+             VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (contact_id) DO UPDATE SET
+                 client_id = excluded.client_id,
+                 phone_digits = excluded.phone_digits,
+                 email = excluded.email
+             WHERE (client_id, phone_digits, email)
+                IS NOT (excluded.client_id, excluded.phone_digits, excluded.email)",
+        )?;
+        let digits = c.phone.as_deref().map(phone_digits);
+        stmt.execute((&c.id, &c.client_id, digits, &c.email))?;
         Ok(())
     }
 
-    pub fn upsert_ticket(&self, t: &Ticket) -> Result<()> {
+    /// Moves a contact's `updated_at` to `at`: one of its tickets or messages changed.
+    pub fn touch_contact(&self, id: &ContactId, at: Timestamp) -> Result<()> {
+        let mut stmt = self
+            .tx
+            .prepare_cached("UPDATE contacts SET updated_at = ?2 WHERE id = ?1")?;
+        stmt.execute((id, at))?;
+        Ok(())
+    }
+
+    /// Inserts or replaces the ticket; true when that changed anything.
+    pub fn upsert_ticket(&self, t: &Ticket) -> Result<bool> {
         let mut stmt = self.tx.prepare_cached(
             "INSERT INTO tickets (
-                 id, ai_contact_id, status, created_at, updated_at, ticket_summary, metadata)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, json(?7))
+                 id, ai_contact_id, status, created_at, updated_at, ticket_summary, metadata,
+                 stage_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, json(?7), ?8)
              ON CONFLICT (id) DO UPDATE SET
                  ai_contact_id = excluded.ai_contact_id,
                  status = excluded.status,
                  created_at = excluded.created_at,
                  updated_at = excluded.updated_at,
                  ticket_summary = excluded.ticket_summary,
-                 metadata = excluded.metadata",
+                 metadata = excluded.metadata,
+                 stage_id = excluded.stage_id
+             WHERE (status, created_at, updated_at, ticket_summary, metadata, stage_id)
+                IS NOT (excluded.status, excluded.created_at, excluded.updated_at,
+                        excluded.ticket_summary, excluded.metadata, excluded.stage_id)",
         )?;
-        stmt.execute((
+        Ok(stmt.execute((
             &t.id,
             &t.ai_contact_id,
             &t.status,
@@ -142,7 +201,92 @@ impl<'t> FixtureWriter<'t> {
             &t.updated_at,
             &t.ticket_summary,
             &t.metadata,
-        ))?;
+            &t.stage_id,
+        ))? > 0)
+    }
+
+    /// Inserts or replaces the message; true when that changed anything.
+    pub fn upsert_message(&self, m: &Message) -> Result<bool> {
+        let mut stmt = self.tx.prepare_cached(
+            "INSERT INTO messages (
+                 id, ai_contact_id, created_at, body, direction, \"from\", \"to\", type, status,
+                 media_url)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+             ON CONFLICT (id) DO UPDATE SET
+                 created_at = excluded.created_at,
+                 body = excluded.body,
+                 direction = excluded.direction,
+                 \"from\" = excluded.\"from\",
+                 \"to\" = excluded.\"to\",
+                 type = excluded.type,
+                 status = excluded.status,
+                 media_url = excluded.media_url
+             WHERE (created_at, body, direction, \"from\", \"to\", type, status, media_url)
+                IS NOT (excluded.created_at, excluded.body, excluded.direction,
+                        excluded.\"from\", excluded.\"to\", excluded.type, excluded.status,
+                        excluded.media_url)",
+        )?;
+        Ok(stmt.execute(rusqlite::params![
+            m.id,
+            m.ai_contact_id,
+            m.created_at,
+            m.body,
+            m.direction,
+            m.from,
+            m.to,
+            m.kind,
+            m.status,
+            m.media_url,
+        ])? > 0)
+    }
+
+    /// Inserts or replaces a pipeline with its stages, whole: stages it no longer lists
+    /// are removed.
+    pub fn upsert_pipeline(&self, p: &Pipeline, position: usize) -> Result<()> {
+        let mut stmt = self.tx.prepare_cached(
+            "INSERT INTO pipelines (id, client_id, name, description, position)
+             VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (id) DO UPDATE SET
+                 name = excluded.name,
+                 description = excluded.description,
+                 position = excluded.position",
+        )?;
+        stmt.execute((&p.id, &p.client_id, &p.name, &p.description, position as i64))?;
+        let mut clear = self
+            .tx
+            .prepare_cached("DELETE FROM stages WHERE pipeline_id = ?1")?;
+        clear.execute([&p.id])?;
+        let mut insert = self.tx.prepare_cached(
+            "INSERT INTO stages (id, pipeline_id, name, description, position)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?;
+        for (i, stage) in p.stages.iter().enumerate() {
+            insert.execute((&stage.id, &p.id, &stage.name, &stage.description, i as i64))?;
+        }
         Ok(())
+    }
+
+    /// The contact a stored message belongs to.
+    pub fn message_owner(&self, id: &MessageId) -> Result<Option<ContactId>> {
+        let mut stmt = self
+            .tx
+            .prepare_cached("SELECT ai_contact_id FROM messages WHERE id = ?1")?;
+        Ok(stmt.query_row([id], |r| r.get(0)).optional()?)
+    }
+
+    /// The client a stored pipeline belongs to.
+    pub fn pipeline_client(&self, id: &PipelineId) -> Result<Option<ClientId>> {
+        let mut stmt = self
+            .tx
+            .prepare_cached("SELECT client_id FROM pipelines WHERE id = ?1")?;
+        Ok(stmt.query_row([id], |r| r.get(0)).optional()?)
+    }
+
+    /// The pipeline a stored stage belongs to.
+    pub fn stage_pipeline(&self, id: &StageId) -> Result<Option<PipelineId>> {
+        let mut stmt = self
+            .tx
+            .prepare_cached("SELECT pipeline_id FROM stages WHERE id = ?1")?;
+        Ok(stmt.query_row([id], |r| r.get(0)).optional()?)
     }
 }

@@ -305,4 +305,15 @@ mod tests {
             assert_eq!(from_status, from_apply);
         }
     }
+
+    #[test]
+    fn a_gap_in_the_history_is_refused() {
+        let conn = migrated();
+        conn.execute("DELETE FROM refinery_schema_history WHERE version = 1", [])
+            .unwrap();
+        assert!(matches!(
+            status(&conn),
+            Err(StatusError::Schema(SchemaProblem::Missing(name))) if name == "V1__initial"
+        ));
+    }
 }

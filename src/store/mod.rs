@@ -5,7 +5,9 @@ mod columns;
 mod contacts;
 mod fixture_writes;
 mod maintenance;
+mod messages;
 pub mod migrations;
+mod pipelines;
 mod reader;
 
 use std::path::{Path, PathBuf};
@@ -244,7 +246,7 @@ mod tests {
             pool_size: 2,
         };
         let (store, applied) = Store::open(&options).unwrap();
-        assert_eq!(applied, vec!["V1__initial".to_owned()]);
+        assert_eq!(applied, vec!["V1__initial".to_owned(), "V2__family".to_owned()]);
         (dir, store)
     }
 
@@ -268,6 +270,7 @@ mod tests {
             last_closed_ticket_v2_id: None,
             current_integration_data: Some(JsonObject::parse(r#"{"n":1e400}"#).unwrap()),
             metadata: JsonObject::parse(r#"{ "spaced" : [ 1 , 2 ] }"#).unwrap(),
+            updated_at: Timestamp::parse_rfc3339("2024-01-03T00:00:00Z").unwrap(),
         }
     }
 
@@ -285,12 +288,13 @@ mod tests {
             updated_at: written.last_message_at,
             ticket_summary: Some("s".to_owned()),
             metadata: JsonObject::empty(),
+            stage_id: None,
         };
         store
             .write(|w| {
                 w.upsert_client(&client, "c")?;
-                w.upsert_contact(&written)?;
-                w.upsert_ticket(&ticket)
+                w.upsert_contact(&written, written.updated_at, true)?;
+                w.upsert_ticket(&ticket).map(|_| ())
             })
             .unwrap();
 
@@ -313,7 +317,8 @@ mod tests {
         let result: Result<()> = store.write(|w| {
             w.upsert_client(&client, "c")?;
             // A contact whose active ticket does not exist breaks a deferred foreign key.
-            w.upsert_contact(&contact(client, Some(TicketId::new_random())))
+            let c = contact(client, Some(TicketId::new_random()));
+            w.upsert_contact(&c, c.updated_at, true).map(|_| ())
         });
 
         assert!(result.is_err());
@@ -328,7 +333,7 @@ mod tests {
         store
             .write(|w| {
                 w.upsert_client(&client, "c")?;
-                w.upsert_contact(&c)
+                w.upsert_contact(&c, c.updated_at, true).map(|_| ())
             })
             .unwrap();
         store

@@ -4,9 +4,12 @@
 use r2d2::PooledConnection;
 use r2d2_sqlite::SqliteConnectionManager;
 
-use super::{Result, StoreError, api_keys, contacts};
+use super::{Result, StoreError, api_keys, contacts, messages, pipelines};
 use crate::api_key::KeyHash;
-use crate::model::{ClientId, ContactId, ContactInfo};
+use crate::model::{
+    ClientId, ContactId, ContactInfo, ContactListQuery, ContactSearch, ContactSummary, Message,
+    Pipeline,
+};
 
 /// One worker's own connection. Queries run on the worker thread itself: a point lookup
 /// costs less than the hop to a blocking thread pool would.
@@ -28,6 +31,43 @@ impl Reader {
     /// another client's alike.
     pub fn contact_info(&self, client: &ClientId, id: &ContactId) -> Result<Option<ContactInfo>> {
         contacts::contact_info(&self.conn, client, id)
+    }
+
+    /// One page of `client`'s contacts that pass the query's filters.
+    pub fn list_contacts(
+        &self,
+        client: &ClientId,
+        query: &ContactListQuery,
+    ) -> Result<Vec<ContactSummary>> {
+        contacts::list(&self.conn, client, query)
+    }
+
+    /// `client`'s newest contacts matching the search.
+    pub fn search_contacts(
+        &self,
+        client: &ClientId,
+        search: &ContactSearch,
+    ) -> Result<Vec<ContactSummary>> {
+        contacts::search(&self.conn, client, search)
+    }
+
+    /// Page `page` (from 1) of the conversation of `client`'s contact `id`, with the
+    /// conversation's length; `None` when `client` has no such contact.
+    pub fn messages(
+        &self,
+        client: &ClientId,
+        id: &ContactId,
+        page: u32,
+    ) -> Result<Option<(Vec<Message>, u64)>> {
+        if !contacts::contact_exists(&self.conn, client, id)? {
+            return Ok(None);
+        }
+        messages::page(&self.conn, id, page).map(Some)
+    }
+
+    /// `client`'s pipelines with their stages.
+    pub fn pipelines(&self, client: &ClientId) -> Result<Vec<Pipeline>> {
+        pipelines::list(&self.conn, client)
     }
 
     /// Runs `f` in one read transaction: one lock taken and released for all the

@@ -36,7 +36,11 @@ fn key_commands_refuse_a_database_that_needs_migrating_and_leave_it_alone() {
     let ws = Workspace::with_tenants();
     rusqlite::Connection::open(ws.db())
         .unwrap()
-        .execute("DELETE FROM refinery_schema_history WHERE version = 1", [])
+        .execute(
+            "DELETE FROM refinery_schema_history
+             WHERE version = (SELECT max(version) FROM refinery_schema_history)",
+            [],
+        )
         .unwrap();
 
     let result = ws.run(&["keys", "list"]);

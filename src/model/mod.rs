@@ -11,6 +11,17 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::value::RawValue;
 use uuid::Uuid;
 
+mod queries;
+mod records;
+
+pub use queries::{
+    ContactListQuery, ContactSearch, CustomField, EntityType, ListOrder, MESSAGES_PER_PAGE,
+    SEARCH_LIMIT, phone_digits,
+};
+pub use records::{
+    Contact, ContactInfo, ContactSummary, Message, Pipeline, Stage, Ticket, TicketRef,
+};
+
 /// Parses a UUID in the canonical 8-4-4-4-12 hex form, either case, and nothing else.
 ///
 /// `Uuid::parse_str` also takes the simple, braced and URN forms, which the hosted API
@@ -93,6 +104,18 @@ uuid_id!(
     /// The id under which an API key is listed and revoked (never the key itself).
     ApiKeyId
 );
+uuid_id!(
+    /// The id of a message of a contact's conversation.
+    MessageId
+);
+uuid_id!(
+    /// The id of a pipeline: a client's sequence of stages.
+    PipelineId
+);
+uuid_id!(
+    /// The id of a stage of a pipeline, where a ticket stands.
+    StageId
+);
 
 /// Declares a closed set of wire strings, with parsing that names the whole set on error.
 macro_rules! wire_enum {
@@ -174,6 +197,38 @@ wire_enum!(
         Attended = "ATTENDED",
         Closed = "CLOSED",
         Pending = "PENDING",
+    }
+);
+
+wire_enum!(
+    /// Who sent a message.
+    Direction {
+        Inbound = "INBOUND",
+        Outbound = "OUTBOUND",
+    }
+);
+
+wire_enum!(
+    /// What a message carries.
+    MessageType {
+        Text = "text",
+        Image = "image",
+        Video = "video",
+        Audio = "audio",
+        Document = "document",
+        Sticker = "sticker",
+        Location = "location",
+        Template = "template",
+    }
+);
+
+wire_enum!(
+    /// How far a message got.
+    MessageStatus {
+        Sent = "sent",
+        Delivered = "delivered",
+        Read = "read",
+        Failed = "failed",
     }
 );
 
@@ -262,6 +317,12 @@ impl Timestamp {
 
     pub fn as_millis(self) -> i64 {
         self.0.timestamp_millis()
+    }
+
+    /// This instant moved by `ms` milliseconds, kept within the representable years.
+    pub fn shifted(self, ms: i64) -> Self {
+        let moved = self.as_millis().saturating_add(ms);
+        Self::from_millis(moved).unwrap_or(self)
     }
 }
 
@@ -388,49 +449,6 @@ pub fn abbreviate(text: &str) -> String {
         Some((cut, _)) => format!("{}…", &text[..cut]),
         None => text.to_owned(),
     }
-}
-
-/// A support ticket of a contact.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Ticket {
-    pub id: TicketId,
-    pub ai_contact_id: ContactId,
-    pub status: TicketStatus,
-    pub created_at: Timestamp,
-    pub updated_at: Timestamp,
-    pub ticket_summary: Option<String>,
-    pub metadata: JsonObject,
-}
-
-/// A contact's profile as stored, without its tickets.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Contact {
-    pub id: ContactId,
-    pub client_id: ClientId,
-    pub ai_customer_id: CustomerId,
-    pub name: String,
-    pub email: Option<String>,
-    pub phone: Option<String>,
-    pub platform: Platform,
-    pub created_at: Timestamp,
-    pub last_message_at: Timestamp,
-    pub last_message_content: Option<String>,
-    pub chat_status: ChatStatus,
-    pub is_chat_read: bool,
-    pub blocked: bool,
-    pub default_stage_id: Option<String>,
-    pub active_ticket_v2_id: Option<TicketId>,
-    pub last_closed_ticket_v2_id: Option<TicketId>,
-    pub current_integration_data: Option<JsonObject>,
-    pub metadata: JsonObject,
-}
-
-/// Everything the info endpoint tells about one contact.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ContactInfo {
-    pub contact: Contact,
-    pub active_ticket: Option<Ticket>,
-    pub last_closed_ticket: Option<Ticket>,
 }
 
 #[cfg(test)]
