@@ -125,8 +125,7 @@ fn serve(db: PathBuf, args: ServeArgs) -> anyhow::Result<()> {
         let summary = fixtures::load(&store, &sources)?;
         note(format!("loaded {summary}"));
     } else if !args.no_demo && store.is_empty()? {
-        let summary =
-            fixtures::load_demo(&store).context("the bundled demo data does not load")?;
+        let summary = fixtures::load_demo(&store).context("the bundled demo data does not load")?;
         note(format!("new database: loaded the demo data, {summary}"));
         sample = summary.sample;
     }
@@ -156,9 +155,12 @@ fn serve(db: PathBuf, args: ServeArgs) -> anyhow::Result<()> {
             .with_context(|| format!("cannot listen on {bind}"))?;
         if let (Some((key, contact)), Some(addr)) = (sample, addrs.first()) {
             note(format!("demo API key: {key}"));
+            let addr = reachable(*addr);
             note(format!(
-                "try: curl -s -H 'x-api-key: {key}' http://{}/api/public/contact/{contact}/info",
-                reachable(*addr)
+                "try: curl -s -H 'x-api-key: {key}' http://{addr}/api/public/contact/{contact}/info"
+            ));
+            note(format!(
+                "     curl -s -H 'x-api-key: {key}' 'http://{addr}/api/public/contacts?days=7'"
             ));
         }
         for addr in &addrs {

@@ -1,27 +1,24 @@
-//! `GET /api/public/contact/{aiContactId}/info`: the contact-info endpoint.
+//! Contacts: `GET /api/public/contact/{aiContactId}/info`, the list and the search.
 
-use actix_web::http::header::{self, EntityTag, Header, HeaderValue, IfNoneMatch};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
-use super::auth_limit::AuthFailureLimit;
-use super::error::{ApiError, mime_json};
-use super::request_context::record_client;
-use super::worker::{Rendered, WorkerContext};
-use crate::api_key;
+use super::answer::{self, Rendered};
+use super::auth::ApiKey;
+use super::error::ApiError;
+use super::params::{self, Params};
+use super::worker::WorkerContext;
 use crate::model::{
-    ChatStatus, ClientId, ContactId, ContactInfo, CustomerId, JsonObject, Platform, Ticket,
-    TicketId, TicketStatus, Timestamp,
+    ChatStatus, ClientId, ContactId, ContactInfo, ContactSummary, CustomerId, JsonObject, Platform,
+    StageId, Ticket, TicketId, TicketStatus, Timestamp,
 };
 
-pub const ROUTE: &str = "/api/public/contact/{aiContactId}/info";
-
-const API_KEY_HEADER: &str = "x-api-key";
+pub const INFO_ROUTE: &str = "/api/public/contact/{aiContactId}/info";
+pub const LIST_ROUTE: &str = "/api/public/contacts";
+pub const SEARCH_ROUTE: &str = "/api/public/contacts/search";
 
 /// Answers, in this order: 401 for a missing, repeated, unknown or revoked `x-api-key`
-/// (429 with
-/// `Retry-After` once its address has failed too often); 400 when
+/// (429 with `Retry-After` once its address has failed too often); 400 when
 /// `aiContactId` is not a canonical UUID; 404 when the key's client has no such contact;
 /// 200 with the contact, an `ETag` and `Cache-Control: private, no-cache`, or 304 when
 /// `If-None-Match` names the current tag. `HEAD` answers the same without a body.
@@ -30,87 +27,112 @@ const API_KEY_HEADER: &str = "x-api-key";
 /// thread pool. They are point reads of a few microseconds.
 pub async fn contact_info(
     req: HttpRequest,
+    key: ApiKey,
     worker: web::Data<WorkerContext>,
-    auth_limit: web::Data<AuthFailureLimit>,
 ) -> Result<HttpResponse, ApiError> {
-    match answer(&req, &worker) {
-        Err(ApiError::Unauthorized) => {
-            let refused = req
-                .peer_addr()
-                .map(|peer| auth_limit.record_failure(peer.ip()));
-            match refused {
-                Some(Err(retry_after)) => Err(ApiError::TooManyFailedAttempts { retry_after }),
-                _ => Err(ApiError::Unauthorized),
-            }
-        }
-        other => other,
-    }
-}
-
-fn answer(req: &HttpRequest, worker: &WorkerContext) -> Result<HttpResponse, ApiError> {
-    // A repeated header is refused rather than read by position: proxies and clients
-    // disagree on which of two values counts.
-    let mut sent = req.headers().get_all(API_KEY_HEADER);
-    let key_hash = match (sent.next(), sent.next()) {
-        (Some(value), None) => Some(value),
-        _ => None,
-    }
-    .and_then(|v| v.to_str().ok())
-    .filter(|k| !k.is_empty())
-    .map(api_key::hash)
-    .ok_or(ApiError::Unauthorized)?;
-
     let contact_id = req.match_info().get("aiContactId").map(ContactId::parse);
     let rendered = worker.read(|snapshot| {
-        let client = snapshot
-            .client_for_key(&key_hash)?
-            .ok_or(ApiError::Unauthorized)?;
-        record_client(&tracing::Span::current(), &client);
+        let client = key.client(snapshot)?;
         // Checked only now that the key is known good: 401 comes before 400.
         let id = contact_id.flatten().ok_or(ApiError::InvalidContactId)?;
         snapshot
-            .contact(client, id, render)?
+            .contact(client, id, |info| {
+                Rendered::of(&ContactInfoBody::from(info))
+            })?
             .ok_or(ApiError::ContactNotFound)
     })?;
-
-    let cache_control = HeaderValue::from_static("private, no-cache");
-    if is_fresh(req, &rendered.etag) {
-        return Ok(HttpResponse::NotModified()
-            .insert_header((header::ETAG, rendered.etag))
-            .insert_header((header::CACHE_CONTROL, cache_control))
-            .finish());
-    }
-    Ok(HttpResponse::Ok()
-        .insert_header((header::CONTENT_TYPE, mime_json()))
-        .insert_header((header::ETAG, rendered.etag))
-        .insert_header((header::CACHE_CONTROL, cache_control))
-        .body(rendered.body))
+    Ok(answer::json(&req, rendered))
 }
 
-fn render(info: &ContactInfo) -> Result<Rendered, ApiError> {
-    let body = serde_json::to_vec(&ContactInfoBody::from(info))
-        .map_err(|e| ApiError::Unexpected(e.into()))?;
-    let etag = etag_of(&body);
-    Ok(Rendered {
-        body: body.into(),
-        etag,
-    })
+/// `GET /api/public/contacts` (SPEC 7.1): 401 as `/info`; 400 with one message per bad
+/// parameter; 200 with a page of contact summaries (`ETag`, 304 as `/info`).
+pub async fn list(
+    req: HttpRequest,
+    key: ApiKey,
+    worker: web::Data<WorkerContext>,
+) -> Result<HttpResponse, ApiError> {
+    let params = Params::parse(req.query_string());
+    let rendered = worker.read(|snapshot| {
+        let client = key.client(snapshot)?;
+        let query =
+            params::contact_list(&params, Timestamp::now()).map_err(ApiError::Validation)?;
+        let contacts = snapshot.reader().list_contacts(&client, &query)?;
+        Rendered::of(&summaries(&contacts))
+    })?;
+    Ok(answer::json(&req, rendered))
 }
 
-/// A strong tag from the body's SHA-256 digest (128 bits of it).
-fn etag_of(body: &[u8]) -> EntityTag {
-    let digest = Sha256::digest(body);
-    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
-    EntityTag::new_strong(hex)
+/// `GET /api/public/contacts/search` (SPEC 7.2): 401 as `/info`; 400 `Neither phone nor
+/// email provided`; 200 with at most 50 contact summaries, newest first.
+pub async fn search(
+    req: HttpRequest,
+    key: ApiKey,
+    worker: web::Data<WorkerContext>,
+) -> Result<HttpResponse, ApiError> {
+    let params = Params::parse(req.query_string());
+    let rendered = worker.read(|snapshot| {
+        let client = key.client(snapshot)?;
+        let search = params::contact_search(&params)
+            .ok_or(ApiError::BadRequest("Neither phone nor email provided"))?;
+        let contacts = snapshot.reader().search_contacts(&client, &search)?;
+        Rendered::of(&summaries(&contacts))
+    })?;
+    Ok(answer::json(&req, rendered))
 }
 
-/// True when the client's `If-None-Match` already names `etag` (weak comparison, as
-/// RFC 9110 asks for this header).
-fn is_fresh(req: &HttpRequest, etag: &EntityTag) -> bool {
-    match IfNoneMatch::parse(req) {
-        Ok(IfNoneMatch::Any) => true,
-        Ok(IfNoneMatch::Items(tags)) => tags.iter().any(|t| t.weak_eq(etag)),
-        Err(_) => false,
+fn summaries(contacts: &[ContactSummary]) -> Vec<SummaryBody<'_>> {
+    contacts.iter().map(SummaryBody::from).collect()
+}
+
+/// A contact in a list or search answer, keys in the contract's order.
+#[derive(Serialize)]
+struct SummaryBody<'a> {
+    id: ContactId,
+    name: &'a str,
+    phone: Option<&'a str>,
+    email: Option<&'a str>,
+    platform: Platform,
+    last_message_at: Timestamp,
+    chat_status: ChatStatus,
+    created_at: Timestamp,
+    updated_at: Timestamp,
+    client_id: ClientId,
+    ai_customer_id: CustomerId,
+    default_stage_id: Option<&'a str>,
+    blocked: bool,
+    is_chat_read: bool,
+    active_ticket_v2: Option<TicketRefBody>,
+}
+
+#[derive(Serialize)]
+struct TicketRefBody {
+    id: TicketId,
+    current_stage_id: Option<StageId>,
+}
+
+impl<'a> From<&'a ContactSummary> for SummaryBody<'a> {
+    fn from(s: &'a ContactSummary) -> Self {
+        let c = &s.contact;
+        Self {
+            id: c.id,
+            name: &c.name,
+            phone: c.phone.as_deref(),
+            email: c.email.as_deref(),
+            platform: c.platform,
+            last_message_at: c.last_message_at,
+            chat_status: c.chat_status,
+            created_at: c.created_at,
+            updated_at: c.updated_at,
+            client_id: c.client_id,
+            ai_customer_id: c.ai_customer_id,
+            default_stage_id: c.default_stage_id.as_deref(),
+            blocked: c.blocked,
+            is_chat_read: c.is_chat_read,
+            active_ticket_v2: s.active_ticket.map(|t| TicketRefBody {
+                id: t.id,
+                current_stage_id: t.current_stage_id,
+            }),
+        }
     }
 }
 

@@ -16,6 +16,13 @@ pub enum ApiError {
     InvalidContactId,
     #[error("Contact not found")]
     ContactNotFound,
+    /// Bad query parameters or body fields: one string per problem, each starting with
+    /// the parameter's name; the envelope's `message` is then a list.
+    #[error("{}", .0.join("; "))]
+    Validation(Vec<String>),
+    /// A bad request the hosted API answers with one fixed sentence.
+    #[error("{0}")]
+    BadRequest(&'static str),
     /// No route matches: worded as the hosted API words it.
     #[error("Cannot {method} {path}")]
     RouteNotFound { method: String, path: String },
@@ -51,7 +58,9 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
-            Self::InvalidContactId => StatusCode::BAD_REQUEST,
+            Self::InvalidContactId | Self::Validation(_) | Self::BadRequest(_) => {
+                StatusCode::BAD_REQUEST
+            }
             Self::ContactNotFound | Self::RouteNotFound { .. } => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::TooManyFailedAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -63,7 +72,10 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        let mut response = envelope(self.status_code(), &self.to_string());
+        let mut response = match self {
+            Self::Validation(problems) => envelope_of(self.status_code(), Message::List(problems)),
+            _ => envelope(self.status_code(), &self.to_string()),
+        };
         match self {
             Self::MethodNotAllowed { allow } => {
                 response
@@ -87,12 +99,19 @@ impl ResponseError for ApiError {
 #[serde(rename_all = "camelCase")]
 struct Envelope<'a> {
     status_code: u16,
-    message: &'a str,
+    message: Message<'a>,
     error: &'a str,
 }
 
-/// `{"statusCode":404,"message":"…","error":"Not Found"}`: the body of every error.
-pub fn envelope_body(status: StatusCode, message: &str) -> String {
+/// The envelope's `message`: one sentence, or one string per bad parameter.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Message<'a> {
+    One(&'a str),
+    List(&'a [String]),
+}
+
+fn envelope_text(status: StatusCode, message: Message<'_>) -> String {
     let body = Envelope {
         status_code: status.as_u16(),
         message,
@@ -101,10 +120,19 @@ pub fn envelope_body(status: StatusCode, message: &str) -> String {
     serde_json::to_string(&body).unwrap_or_else(|_| unreachable!("the envelope is plain data"))
 }
 
+/// `{"statusCode":404,"message":"…","error":"Not Found"}`: the body of every error.
+pub fn envelope_body(status: StatusCode, message: &str) -> String {
+    envelope_text(status, Message::One(message))
+}
+
 pub fn envelope(status: StatusCode, message: &str) -> HttpResponse {
+    envelope_of(status, Message::One(message))
+}
+
+fn envelope_of(status: StatusCode, message: Message<'_>) -> HttpResponse {
     HttpResponse::build(status)
         .content_type(mime_json())
-        .body(envelope_body(status, message))
+        .body(envelope_text(status, message))
 }
 
 pub(super) fn mime_json() -> HeaderValue {
@@ -124,6 +152,11 @@ mod tests {
         assert_eq!(
             envelope_body(StatusCode::BAD_REQUEST, "say \"hi\""),
             r#"{"statusCode":400,"message":"say \"hi\"","error":"Bad Request"}"#
+        );
+        let problems = ["days must not be greater than 365".to_owned()];
+        assert_eq!(
+            envelope_text(StatusCode::BAD_REQUEST, Message::List(&problems)),
+            r#"{"statusCode":400,"message":["days must not be greater than 365"],"error":"Bad Request"}"#
         );
     }
 }

@@ -1,11 +1,16 @@
 //! Everything actix: the application, its routes and the server around them.
 
+mod answer;
+mod auth;
 mod auth_limit;
 mod contacts;
 mod error;
 mod limits;
+mod messages;
 mod metrics;
 mod ops;
+mod params;
+mod pipelines;
 mod request_context;
 mod worker;
 
@@ -43,7 +48,11 @@ pub struct ServerOptions {
 
 /// Registers every route of the app.
 fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(get_or_head(contacts::ROUTE, contacts::contact_info))
+    cfg.service(get_or_head(contacts::INFO_ROUTE, contacts::contact_info))
+        .service(get_or_head(contacts::LIST_ROUTE, contacts::list))
+        .service(get_or_head(contacts::SEARCH_ROUTE, contacts::search))
+        .service(get_or_head(messages::ROUTE, messages::messages))
+        .service(get_or_head(pipelines::ROUTE, pipelines::pipelines))
         .service(get_or_head("/healthz", ops::healthz))
         .service(get_or_head("/readyz", ops::readyz))
         .service(get_or_head("/metrics", ops::metrics))

@@ -9,9 +9,9 @@
 use std::cell::{Cell, RefCell};
 use std::num::NonZeroUsize;
 
-use actix_web::http::header::EntityTag;
-use actix_web::web::Bytes;
 use lru::LruCache;
+
+use super::answer::Rendered;
 
 use crate::api_key::KeyHash;
 use crate::model::{ClientId, ContactId, ContactInfo};
@@ -21,13 +21,6 @@ use crate::store::{Reader, Store, StoreError};
 const KEY_CACHE_ENTRIES: NonZeroUsize = NonZeroUsize::new(1024).unwrap();
 /// Rendered contacts per worker: about 2 KiB each, so a few MiB per worker.
 const BODY_CACHE_ENTRIES: NonZeroUsize = NonZeroUsize::new(4096).unwrap();
-
-/// A 200 body as sent, with its tag.
-#[derive(Clone)]
-pub struct Rendered {
-    pub body: Bytes,
-    pub etag: EntityTag,
-}
 
 pub struct WorkerContext {
     store: Store,
@@ -85,6 +78,11 @@ pub struct Snapshot<'a> {
 }
 
 impl Snapshot<'_> {
+    /// The worker's connection, inside this snapshot, for reads that are not cached.
+    pub fn reader(&self) -> &Reader {
+        self.reader
+    }
+
     /// The client of a live key.
     pub fn client_for_key(&self, hash: &KeyHash) -> Result<Option<ClientId>, StoreError> {
         if let Some(client) = self.worker.keys.borrow_mut().get(hash) {

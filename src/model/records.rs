@@ -52,7 +52,6 @@ pub struct ContactInfo {
     pub last_closed_ticket: Option<Ticket>,
 }
 
-
 /// The active ticket as a contact summary shows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TicketRef {

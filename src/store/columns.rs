@@ -46,8 +46,12 @@ text_column!(ChatStatus, "chat status", |s| s.parse::<ChatStatus>().ok());
 text_column!(TicketStatus, "ticket status", |s| TicketStatus::parse(s)
     .ok());
 text_column!(JsonObject, "JSON object", |s| JsonObject::parse(s).ok());
-text_column!(Direction, "message direction", |s| s.parse::<Direction>().ok());
-text_column!(MessageType, "message type", |s| s.parse::<MessageType>().ok());
+text_column!(Direction, "message direction", |s| s
+    .parse::<Direction>()
+    .ok());
+text_column!(MessageType, "message type", |s| s
+    .parse::<MessageType>()
+    .ok());
 text_column!(MessageStatus, "message status", |s| s
     .parse::<MessageStatus>()
     .ok());

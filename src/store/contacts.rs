@@ -79,7 +79,10 @@ pub(super) fn list(
         format!("?{}", params.len())
     };
     if let Some(t) = query.last_message_since {
-        conditions.push(format!("c.last_message_at >= {}", param(t.as_millis().into())));
+        conditions.push(format!(
+            "c.last_message_at >= {}",
+            param(t.as_millis().into())
+        ));
     }
     if let Some(t) = query.created_after {
         conditions.push(format!("c.created_at > {}", param(t.as_millis().into())));
@@ -140,35 +143,35 @@ pub(super) fn search(
     let indexable = |piece: &Option<String>| piece.as_ref().is_none_or(|p| p.chars().count() >= 3);
     let phone = search.phone_digits.clone();
     let email = search.email.clone();
-    let (candidates, params): (&str, Vec<Value>) =
-        if indexable(&search.phone_digits) && indexable(&search.email) {
-            let phrase = |column: &str, piece: &str| {
-                format!("{column} : \"{}\"", piece.replace('"', "\"\""))
-            };
-            let terms: Vec<String> = [
-                phone.as_deref().map(|p| phrase("phone_digits", p)),
-                email.as_deref().map(|e| phrase("email", e)),
-            ]
-            .into_iter()
-            .flatten()
-            .collect();
-            (
-                "SELECT s.contact_id FROM contact_search_source s
+    let (candidates, params): (&str, Vec<Value>) = if indexable(&search.phone_digits)
+        && indexable(&search.email)
+    {
+        let phrase =
+            |column: &str, piece: &str| format!("{column} : \"{}\"", piece.replace('"', "\"\""));
+        let terms: Vec<String> = [
+            phone.as_deref().map(|p| phrase("phone_digits", p)),
+            email.as_deref().map(|e| phrase("email", e)),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        (
+            "SELECT s.contact_id FROM contact_search_source s
                  WHERE s.rowid IN (SELECT rowid FROM contact_search WHERE contact_search MATCH ?2)",
-                vec![client.to_string().into(), terms.join(" OR ").into()],
-            )
-        } else {
-            (
-                "SELECT s.contact_id FROM contact_search_source s
+            vec![client.to_string().into(), terms.join(" OR ").into()],
+        )
+    } else {
+        (
+            "SELECT s.contact_id FROM contact_search_source s
                  WHERE s.client_id = ?1
                    AND (instr(s.phone_digits, ?2) > 0 OR instr(lower(s.email), ?3) > 0)",
-                vec![
-                    client.to_string().into(),
-                    phone.map_or(Value::Null, Value::from),
-                    email.map_or(Value::Null, Value::from),
-                ],
-            )
-        };
+            vec![
+                client.to_string().into(),
+                phone.map_or(Value::Null, Value::from),
+                email.map_or(Value::Null, Value::from),
+            ],
+        )
+    };
     let sql = format!(
         "{SUMMARY_SELECT} WHERE c.client_id = ?1 AND c.id IN ({candidates})
          ORDER BY c.last_message_at DESC, c.id LIMIT {SEARCH_LIMIT}"

@@ -251,7 +251,13 @@ impl<'t> FixtureWriter<'t> {
                  description = excluded.description,
                  position = excluded.position",
         )?;
-        stmt.execute((&p.id, &p.client_id, &p.name, &p.description, position as i64))?;
+        stmt.execute((
+            &p.id,
+            &p.client_id,
+            &p.name,
+            &p.description,
+            position as i64,
+        ))?;
         let mut clear = self
             .tx
             .prepare_cached("DELETE FROM stages WHERE pipeline_id = ?1")?;

@@ -6,8 +6,13 @@ use super::Result;
 use crate::model::{ContactId, MESSAGES_PER_PAGE, Message};
 
 /// One page of a conversation, oldest first, and how many messages it has in all.
-pub(super) fn page(conn: &Connection, contact: &ContactId, page: u32) -> Result<(Vec<Message>, u64)> {
-    let mut count = conn.prepare_cached("SELECT count(*) FROM messages WHERE ai_contact_id = ?1")?;
+pub(super) fn page(
+    conn: &Connection,
+    contact: &ContactId,
+    page: u32,
+) -> Result<(Vec<Message>, u64)> {
+    let mut count =
+        conn.prepare_cached("SELECT count(*) FROM messages WHERE ai_contact_id = ?1")?;
     let total: i64 = count.query_row([contact], |r| r.get(0))?;
     let offset = i64::from(page.saturating_sub(1)) * i64::from(MESSAGES_PER_PAGE);
     let mut stmt = conn.prepare_cached(

@@ -246,7 +246,10 @@ mod tests {
             pool_size: 2,
         };
         let (store, applied) = Store::open(&options).unwrap();
-        assert_eq!(applied, vec!["V1__initial".to_owned(), "V2__family".to_owned()]);
+        assert_eq!(
+            applied,
+            vec!["V1__initial".to_owned(), "V2__family".to_owned()]
+        );
         (dir, store)
     }
 

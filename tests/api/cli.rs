@@ -20,7 +20,45 @@ fn first_start_loads_the_demo_data_and_prints_a_working_curl_line() {
         .unwrap_or_else(|| panic!("{url} is not on {}", server.base_url));
     let reply = server.get(path, Some("demo-key-1"), &[]);
     assert_eq!(reply.status, 200, "{}", reply.body);
-    assert_eq!(reply.json()["name"], "Ana Pérez");
+    let contact = reply.json();
+    for part in [
+        "active_ticket",
+        "last_closed_ticket",
+        "current_integration_data",
+    ] {
+        assert!(
+            contact[part].is_object(),
+            "the sample has no {part}: {contact}"
+        );
+    }
+    assert!(!contact["metadata"].as_object().unwrap().is_empty());
+    let id = contact["id"].as_str().unwrap();
+    let messages = server.get(
+        &format!("{CONTACT_ROUTE}/v2/{id}/messages?page=1"),
+        Some("demo-key-1"),
+        &[],
+    );
+    assert!(
+        messages.json()["total"].as_u64().unwrap() > 50,
+        "{}",
+        messages.body
+    );
+
+    // The second curl line lists a live inbox: the demo's newest message is now.
+    let list = server
+        .banner
+        .iter()
+        .find(|l| l.contains("/api/public/contacts?days=7"))
+        .unwrap_or_else(|| panic!("no list curl line:\n{banner}"));
+    let url = list.split_whitespace().last().unwrap().trim_matches('\'');
+    let path = url.strip_prefix(&server.base_url).unwrap();
+    let inbox = server.get(path, Some("demo-key-1"), &[]);
+    assert_eq!(inbox.status, 200, "{}", inbox.body);
+    assert!(
+        inbox.json().as_array().unwrap().len() >= 10,
+        "{}",
+        inbox.body
+    );
     drop(server);
 
     let second = ws.serve(&[]);

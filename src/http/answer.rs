@@ -1,0 +1,70 @@
+//! 200 answers of JSON: `ETag`, `Cache-Control`, and 304 for a client that has the body.
+
+use actix_web::http::header::{self, EntityTag, Header, HeaderValue, IfNoneMatch};
+use actix_web::web::Bytes;
+use actix_web::{HttpRequest, HttpResponse};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use super::error::{ApiError, mime_json};
+
+/// A 200 body as sent, with its tag.
+#[derive(Clone)]
+pub struct Rendered {
+    pub body: Bytes,
+    pub etag: EntityTag,
+}
+
+impl Rendered {
+    pub fn of(value: &impl Serialize) -> Result<Self, ApiError> {
+        let body = serde_json::to_vec(value).map_err(|e| ApiError::Unexpected(e.into()))?;
+        let etag = etag_of(&body);
+        Ok(Self {
+            body: body.into(),
+            etag,
+        })
+    }
+}
+
+/// 200 with the body, or 304 when `If-None-Match` names its tag. The data is real-time:
+/// clients may keep it but must revalidate.
+pub fn json(req: &HttpRequest, rendered: Rendered) -> HttpResponse {
+    json_with_status(req, rendered, actix_web::http::StatusCode::OK)
+}
+
+/// As `json`, with another success status (201 for writes); no 304 then.
+pub fn json_with_status(
+    req: &HttpRequest,
+    rendered: Rendered,
+    status: actix_web::http::StatusCode,
+) -> HttpResponse {
+    let cache_control = HeaderValue::from_static("private, no-cache");
+    if status == actix_web::http::StatusCode::OK && is_fresh(req, &rendered.etag) {
+        return HttpResponse::NotModified()
+            .insert_header((header::ETAG, rendered.etag))
+            .insert_header((header::CACHE_CONTROL, cache_control))
+            .finish();
+    }
+    HttpResponse::build(status)
+        .insert_header((header::CONTENT_TYPE, mime_json()))
+        .insert_header((header::ETAG, rendered.etag))
+        .insert_header((header::CACHE_CONTROL, cache_control))
+        .body(rendered.body)
+}
+
+/// A strong tag from the body's SHA-256 digest (128 bits of it).
+fn etag_of(body: &[u8]) -> EntityTag {
+    let digest = Sha256::digest(body);
+    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+    EntityTag::new_strong(hex)
+}
+
+/// True when the client's `If-None-Match` already names `etag` (weak comparison, as
+/// RFC 9110 asks for this header).
+fn is_fresh(req: &HttpRequest, etag: &EntityTag) -> bool {
+    match IfNoneMatch::parse(req) {
+        Ok(IfNoneMatch::Any) => true,
+        Ok(IfNoneMatch::Items(tags)) => tags.iter().any(|t| t.weak_eq(etag)),
+        Err(_) => false,
+    }
+}

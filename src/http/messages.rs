@@ -1,0 +1,91 @@
+//! `GET /api/public/contact/v2/{aiContactId}/messages?page=N`: a contact's conversation.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Serialize;
+
+use super::answer::{self, Rendered};
+use super::auth::ApiKey;
+use super::error::ApiError;
+use super::params::{self, Params};
+use super::worker::WorkerContext;
+use crate::model::{
+    ClientId, ContactId, Direction, MESSAGES_PER_PAGE, Message, MessageId, MessageStatus,
+    MessageType, Timestamp,
+};
+
+pub const ROUTE: &str = "/api/public/contact/v2/{aiContactId}/messages";
+
+/// Answers, in this order: 401 as `/info`; 400 `Validation failed (uuid is expected)`
+/// for a bad id, then `Invalid page parameter` unless `page` is a whole number from 1;
+/// 404 `Contact not found`; 200 with page `page` of 50 messages, oldest first.
+pub async fn messages(
+    req: HttpRequest,
+    key: ApiKey,
+    worker: web::Data<WorkerContext>,
+) -> Result<HttpResponse, ApiError> {
+    let contact_id = req.match_info().get("aiContactId").map(ContactId::parse);
+    let page = params::page(&Params::parse(req.query_string()));
+    let rendered = worker.read(|snapshot| {
+        let client = key.client(snapshot)?;
+        let id = contact_id.flatten().ok_or(ApiError::InvalidContactId)?;
+        let page = page.ok_or(ApiError::BadRequest("Invalid page parameter"))?;
+        let (messages, total) = snapshot
+            .reader()
+            .messages(&client, &id, page)?
+            .ok_or(ApiError::ContactNotFound)?;
+        Rendered::of(&PageBody {
+            messages: messages
+                .iter()
+                .map(|m| MessageBody::new(m, client))
+                .collect(),
+            page,
+            has_more: u64::from(page) * u64::from(MESSAGES_PER_PAGE) < total,
+            total,
+        })
+    })?;
+    Ok(answer::json(&req, rendered))
+}
+
+#[derive(Serialize)]
+struct PageBody<'a> {
+    messages: Vec<MessageBody<'a>>,
+    page: u32,
+    #[serde(rename = "hasMore")]
+    has_more: bool,
+    total: u64,
+}
+
+/// A message, keys in the contract's order.
+#[derive(Serialize)]
+struct MessageBody<'a> {
+    id: MessageId,
+    body: Option<&'a str>,
+    created_at: Timestamp,
+    direction: Direction,
+    from: Option<&'a str>,
+    to: Option<&'a str>,
+    #[serde(rename = "type")]
+    kind: MessageType,
+    status: MessageStatus,
+    media_url: Option<&'a str>,
+    client_id: ClientId,
+    ai_contact_id: ContactId,
+}
+
+impl<'a> MessageBody<'a> {
+    fn new(m: &'a Message, client_id: ClientId) -> Self {
+        Self {
+            id: m.id,
+            body: m.body.as_deref(),
+            created_at: m.created_at,
+            direction: m.direction,
+            from: m.from.as_deref(),
+            to: m.to.as_deref(),
+            kind: m.kind,
+            status: m.status,
+            media_url: m.media_url.as_deref(),
+            client_id,
+            ai_contact_id: m.ai_contact_id,
+        }
+    }
+}
