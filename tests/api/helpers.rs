@@ -99,7 +99,16 @@ impl Workspace {
     pub fn dump(&self) -> Vec<String> {
         let conn = rusqlite::Connection::open(self.db()).expect("open db");
         let mut rows = Vec::new();
-        for table in ["clients", "api_keys", "contacts", "tickets"] {
+        for table in [
+            "clients",
+            "api_keys",
+            "contacts",
+            "tickets",
+            "pipelines",
+            "stages",
+            "messages",
+            "contact_search_source",
+        ] {
             let mut stmt = conn
                 .prepare(&format!("SELECT * FROM {table} ORDER BY 1"))
                 .expect("select");

@@ -5,6 +5,7 @@ mod cache;
 mod cli;
 mod commands;
 mod endpoint;
+mod family;
 mod faults;
 mod fixtures;
 mod helpers;
