@@ -96,7 +96,8 @@ CREATE TRIGGER contact_search_updated AFTER UPDATE ON contact_search_source BEGI
     VALUES (new.rowid, new.phone_digits, new.email);
 END;
 
--- Contacts from V1: their phones' digits, one character at a time.
+-- Contacts from V1: their phones' digits, one character at a time, and their emails
+-- lower-cased (SQLite's lower() folds ASCII only; contactd folds the rest on write).
 WITH RECURSIVE walk (id, phone, i, digits) AS (
     SELECT id, phone, 1, '' FROM contacts WHERE phone IS NOT NULL
     UNION ALL
@@ -106,6 +107,6 @@ WITH RECURSIVE walk (id, phone, i, digits) AS (
     FROM walk WHERE i <= length(phone)
 )
 INSERT INTO contact_search_source (contact_id, client_id, phone_digits, email)
-SELECT c.id, c.client_id, w.digits, c.email
+SELECT c.id, c.client_id, w.digits, lower(c.email)
 FROM contacts c
 LEFT JOIN walk w ON w.id = c.id AND w.i = length(c.phone) + 1;

@@ -38,6 +38,7 @@ const CONTACT_INFO: &str = concat!(
 );
 
 /// A contact summary: the contact and its active ticket's id and stage.
+const SUMMARY_COLUMNS: &str = concat!(contact_columns!(), ", a.id, a.stage_id");
 const SUMMARY_SELECT: &str = concat!(
     "SELECT ",
     contact_columns!(),
@@ -72,6 +73,14 @@ pub(super) fn list(
     client: &ClientId,
     query: &ContactListQuery,
 ) -> Result<Vec<ContactSummary>> {
+    let (sql, params) = list_sql(client, query);
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(rusqlite::params_from_iter(params), summary_from_row)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// The list's SQL for this query's filters, and its parameters.
+fn list_sql(client: &ClientId, query: &ContactListQuery) -> (String, Vec<Value>) {
     let mut conditions = Vec::new();
     let mut params: Vec<Value> = vec![client.to_string().into()];
     let mut param = |value: Value| {
@@ -126,59 +135,106 @@ pub(super) fn list(
     let sql = format!(
         "{SUMMARY_SELECT} WHERE c.client_id = ?1{filters} ORDER BY {order} LIMIT {limit} OFFSET {offset}"
     );
-    let mut stmt = conn.prepare_cached(&sql)?;
-    let rows = stmt.query_map(rusqlite::params_from_iter(params), summary_from_row)?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    (sql, params)
 }
 
 /// The newest contacts of `client` whose phone digits or email contain the search's.
 ///
-/// Pieces of three characters or more are found through the trigram index; a shorter
-/// piece cannot use it, and those searches read the client's search rows instead.
+/// Two plans, chosen per search. A rare piece is looked up in the trigram index and its
+/// few matches sorted. A common one (`@example.com`), or one shorter than a trigram,
+/// would make that sort large or cannot use the index at all: then the client's
+/// contacts are walked newest first, each tested, until fifty match.
 pub(super) fn search(
     conn: &Connection,
     client: &ClientId,
     search: &ContactSearch,
 ) -> Result<Vec<ContactSummary>> {
-    let indexable = |piece: &Option<String>| piece.as_ref().is_none_or(|p| p.chars().count() >= 3);
-    let phone = search.phone_digits.clone();
-    let email = search.email.clone();
-    let (candidates, params): (&str, Vec<Value>) = if indexable(&search.phone_digits)
-        && indexable(&search.email)
-    {
-        let phrase =
-            |column: &str, piece: &str| format!("{column} : \"{}\"", piece.replace('"', "\"\""));
-        let terms: Vec<String> = [
-            phone.as_deref().map(|p| phrase("phone_digits", p)),
-            email.as_deref().map(|e| phrase("email", e)),
-        ]
-        .into_iter()
-        .flatten()
-        .collect();
-        (
-            "SELECT s.contact_id FROM contact_search_source s
-                 WHERE s.rowid IN (SELECT rowid FROM contact_search WHERE contact_search MATCH ?2)",
-            vec![client.to_string().into(), terms.join(" OR ").into()],
-        )
-    } else {
-        (
-            "SELECT s.contact_id FROM contact_search_source s
-                 WHERE s.client_id = ?1
-                   AND (instr(s.phone_digits, ?2) > 0 OR instr(lower(s.email), ?3) > 0)",
-            vec![
-                client.to_string().into(),
-                phone.map_or(Value::Null, Value::from),
-                email.map_or(Value::Null, Value::from),
-            ],
-        )
+    let plan = match match_expression(search) {
+        Some(expression) if index_candidates(conn, &expression)? < RARE_PIECE_MATCHES => {
+            SearchPlan::Index(expression)
+        }
+        _ => SearchPlan::Walk,
     };
-    let sql = format!(
-        "{SUMMARY_SELECT} WHERE c.client_id = ?1 AND c.id IN ({candidates})
-         ORDER BY c.last_message_at DESC, c.id LIMIT {SEARCH_LIMIT}"
-    );
+    let (sql, params) = search_sql(client, search, &plan);
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt.query_map(rusqlite::params_from_iter(params), summary_from_row)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Below this many index matches (over all clients), sorting them beats walking.
+const RARE_PIECE_MATCHES: i64 = 2000;
+
+enum SearchPlan {
+    /// Through the trigram index, with this MATCH expression.
+    Index(String),
+    /// The client's contacts newest first, each tested.
+    Walk,
+}
+
+/// The MATCH expression for the search's pieces; `None` when one is shorter than a
+/// trigram and the index cannot answer it.
+fn match_expression(search: &ContactSearch) -> Option<String> {
+    let phrase = |column: &str, piece: &str| {
+        (piece.chars().count() >= 3)
+            .then(|| format!("{column} : \"{}\"", piece.replace('"', "\"\"")))
+    };
+    let mut terms = Vec::new();
+    if let Some(p) = &search.phone_digits {
+        terms.push(phrase("phone_digits", p)?);
+    }
+    if let Some(e) = &search.email {
+        terms.push(phrase("email", e)?);
+    }
+    Some(terms.join(" OR "))
+}
+
+/// How many index entries match, counted up to `RARE_PIECE_MATCHES`.
+fn index_candidates(conn: &Connection, expression: &str) -> Result<i64> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT count(*) FROM (SELECT rowid FROM contact_search WHERE contact_search MATCH ?1
+                               LIMIT ?2)",
+    )?;
+    Ok(stmt.query_row((expression, RARE_PIECE_MATCHES), |r| r.get(0))?)
+}
+
+/// The search's SQL under `plan`, and its parameters.
+fn search_sql(
+    client: &ClientId,
+    search: &ContactSearch,
+    plan: &SearchPlan,
+) -> (String, Vec<Value>) {
+    let client = Value::from(client.to_string());
+    match plan {
+        SearchPlan::Index(expression) => (
+            // CROSS JOIN keeps the index matches as the outer loop.
+            format!(
+                "SELECT {} FROM contact_search m
+                 CROSS JOIN contact_search_source s ON s.rowid = m.rowid
+                 CROSS JOIN contacts c ON c.id = s.contact_id
+                 LEFT JOIN tickets a ON a.ai_contact_id = c.id AND a.id = c.active_ticket_v2_id
+                 WHERE contact_search MATCH ?2 AND s.client_id = ?1
+                 ORDER BY c.last_message_at DESC, c.id LIMIT {SEARCH_LIMIT}",
+                SUMMARY_COLUMNS
+            ),
+            vec![client, expression.clone().into()],
+        ),
+        SearchPlan::Walk => (
+            format!(
+                "SELECT {} FROM contacts c INDEXED BY contacts_by_last_message
+                 JOIN contact_search_source s ON s.contact_id = c.id
+                 LEFT JOIN tickets a ON a.ai_contact_id = c.id AND a.id = c.active_ticket_v2_id
+                 WHERE c.client_id = ?1
+                   AND (instr(s.phone_digits, ?2) > 0 OR instr(s.email, ?3) > 0)
+                 ORDER BY c.last_message_at DESC, c.id LIMIT {SEARCH_LIMIT}",
+                SUMMARY_COLUMNS
+            ),
+            vec![
+                client,
+                search.phone_digits.clone().map_or(Value::Null, Value::from),
+                search.email.clone().map_or(Value::Null, Value::from),
+            ],
+        ),
+    }
 }
 
 fn summary_from_row(row: &Row<'_>) -> rusqlite::Result<ContactSummary> {
@@ -250,4 +306,118 @@ fn ticket_from_row(
         metadata: row.get(at + 5)?,
         stage_id: row.get(at + 6)?,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{CustomField, Timestamp};
+
+    /// `EXPLAIN QUERY PLAN` of `sql`, one line per step.
+    fn plan(sql: &str, params: Vec<Value>) -> String {
+        let mut conn = crate::store::open_in_memory();
+        crate::store::migrations::apply(&mut conn, std::path::Path::new(":memory:")).unwrap();
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let rows = stmt
+            .query_map(rusqlite::params_from_iter(params), |r| {
+                r.get::<_, String>(3)
+            })
+            .unwrap();
+        rows.map(Result::unwrap).collect::<Vec<_>>().join("\n")
+    }
+
+    fn query() -> ContactListQuery {
+        ContactListQuery {
+            last_message_since: None,
+            created_after: None,
+            updated_after: None,
+            stage_id: None,
+            pipeline_id: None,
+            custom_field: None,
+            limit: 100,
+            offset: 0,
+        }
+    }
+
+    #[test]
+    fn each_list_order_walks_its_index_without_sorting() {
+        let client = ClientId::new_random();
+        let t = Some(Timestamp::now());
+        for (q, index) in [
+            (
+                ContactListQuery {
+                    last_message_since: t,
+                    ..query()
+                },
+                "contacts_by_last_message",
+            ),
+            (
+                ContactListQuery {
+                    created_after: t,
+                    ..query()
+                },
+                "contacts_by_created",
+            ),
+            (
+                ContactListQuery {
+                    updated_after: t,
+                    created_after: t,
+                    ..query()
+                },
+                "contacts_by_updated",
+            ),
+            (
+                ContactListQuery {
+                    last_message_since: t,
+                    custom_field: Some(CustomField {
+                        key: "k".into(),
+                        value: "v".into(),
+                        entity: EntityType::Ticket,
+                    }),
+                    ..query()
+                },
+                "contacts_by_last_message",
+            ),
+        ] {
+            let (sql, params) = list_sql(&client, &q);
+            let plan = plan(&sql, params);
+            assert!(plan.contains(index), "{q:?}:\n{plan}");
+            assert!(!plan.contains("TEMP B-TREE"), "{q:?} sorts:\n{plan}");
+        }
+    }
+
+    #[test]
+    fn a_rare_piece_is_found_through_the_trigram_index_a_common_one_by_walking() {
+        let client = ClientId::new_random();
+        let search = ContactSearch {
+            phone_digits: Some("12345678".into()),
+            email: Some("example".into()),
+        };
+        let expression = match_expression(&search).unwrap();
+        assert_eq!(
+            expression,
+            r#"phone_digits : "12345678" OR email : "example""#
+        );
+        let (sql, params) = search_sql(&client, &search, &SearchPlan::Index(expression));
+        let indexed = plan(&sql, params);
+        assert!(
+            indexed.starts_with("SCAN m VIRTUAL TABLE INDEX"),
+            "{indexed}"
+        );
+        assert!(!indexed.contains("SCAN c"), "{indexed}");
+
+        let (sql, params) = search_sql(&client, &search, &SearchPlan::Walk);
+        let walked = plan(&sql, params);
+        assert!(
+            walked.contains("SEARCH c USING INDEX contacts_by_last_message"),
+            "{walked}"
+        );
+        assert!(!walked.contains("TEMP B-TREE"), "{walked}");
+
+        let short = ContactSearch {
+            phone_digits: Some("12".into()),
+            email: None,
+        };
+        assert_eq!(match_expression(&short), None);
+    }
 }

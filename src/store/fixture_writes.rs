@@ -160,8 +160,11 @@ impl<'t> FixtureWriter<'t> {
              WHERE (client_id, phone_digits, email)
                 IS NOT (excluded.client_id, excluded.phone_digits, excluded.email)",
         )?;
+        // Lower-cased here, with Unicode's rules, so that every search plan compares
+        // lower-case text with lower-case text.
         let digits = c.phone.as_deref().map(phone_digits);
-        stmt.execute((&c.id, &c.client_id, digits, &c.email))?;
+        let email = c.email.as_deref().map(str::to_lowercase);
+        stmt.execute((&c.id, &c.client_id, digits, email))?;
         Ok(())
     }
 
