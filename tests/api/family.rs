@@ -699,3 +699,227 @@ fn updated_at_moves_only_when_a_load_changes_something() {
     let after = format!("updated_after={}", ana.replace('Z', "%2B00:00"));
     assert_eq!(list(&server, &after), [ANA, BEA, CARLA]);
 }
+
+#[test]
+fn a_database_of_the_v1_schema_migrates_forward_with_its_data() {
+    // A V1 database as the previous release made it: its schema, its history row, rows.
+    let ws = Workspace::new();
+    let fresh = ws.path("fresh.db");
+    Workspace::run_bare(&["--db", fresh.to_str().unwrap(), "migrate"]).assert_success();
+    let v1_history: (String, String, String) = rusqlite::Connection::open(&fresh)
+        .unwrap()
+        .query_row(
+            "SELECT name, applied_on, checksum FROM refinery_schema_history WHERE version = 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
+    std::fs::create_dir_all(ws.db().parent().unwrap()).unwrap();
+    let v1 = rusqlite::Connection::open(ws.db()).unwrap();
+    let schema = std::fs::read_to_string(fixture_path("migrations/V1__initial.sql")).unwrap();
+    v1.execute_batch(&schema).unwrap();
+    v1.execute_batch(
+        "CREATE TABLE refinery_schema_history (version int4 PRIMARY KEY, name VARCHAR(255),
+                                               applied_on VARCHAR(255), checksum VARCHAR(255))",
+    )
+    .unwrap();
+    v1.execute(
+        "INSERT INTO refinery_schema_history VALUES (1, ?1, ?2, ?3)",
+        [&v1_history.0, &v1_history.1, &v1_history.2],
+    )
+    .unwrap();
+    v1.execute_batch(&format!(
+        "PRAGMA foreign_keys = ON;
+         BEGIN;
+         INSERT INTO clients VALUES ('{CLIENT}', 'Tienda');
+         INSERT INTO contacts (id, client_id, ai_customer_id, name, email, phone, platform,
+             created_at, last_message_at, chat_status, is_chat_read, blocked, metadata,
+             active_ticket_v2_id)
+         VALUES ('{ANA}', '{CLIENT}', '{ANA}', 'Ana', 'Ana@Example.com', '+56 9 1234-5678',
+             'sms', 1704067200000, 1706745600000, 'PENDING', 0, 0, '{{\"plan\":\"gold\"}}',
+             'a1000000-0000-4000-8000-000000000001');
+         INSERT INTO tickets VALUES ('a1000000-0000-4000-8000-000000000001', '{ANA}', 'OPEN',
+             1704067200000, 1709251200000, 'resumen', '{{}}');
+         COMMIT;"
+    ))
+    .unwrap();
+    drop(v1);
+    // The V1 database has no key: one is made the way an operator would.
+    let migrate = ws.run(&["migrate"]);
+    migrate.assert_success();
+    assert!(migrate.stdout.contains("V2__family"), "{}", migrate.stdout);
+    ws.run(&["keys", "create", "--client", CLIENT, "--key", KEY])
+        .assert_success();
+    ws.run(&["check"]).assert_success();
+
+    let server = ws.serve(&["--no-demo"]);
+    let info = server.info(ANA, Some(KEY)).json();
+    assert_eq!(info["name"], "Ana");
+    assert_eq!(info["metadata"], json!({"plan": "gold"}));
+    assert_eq!(info["active_ticket"]["ticket_summary"], "resumen");
+    let listed = server.get(
+        &format!("{LIST}?created_after=2023-01-01T00:00:00Z"),
+        Some(KEY),
+        &[],
+    );
+    // updated_at of a V1 row: the latest time it carries (the ticket's update).
+    assert_eq!(
+        listed.json()[0]["updated_at"],
+        "2024-03-01T00:00:00.000Z",
+        "{}",
+        listed.body
+    );
+    for query in [
+        "phone=12345678",
+        "phone=56",
+        "email=ana@example",
+        "email=EXAMPLE",
+    ] {
+        let found = ids(&server.get(&format!("{SEARCH}?{query}"), Some(KEY), &[]));
+        assert_eq!(found, [ANA], "{query}");
+    }
+}
+
+#[test]
+fn new_fixture_fields_are_validated_with_their_paths() {
+    let ws = Workspace::new();
+    let mut data = family();
+    data["clients"][0]["pipelines"][0]["stages"][1]["id"] = json!("not-a-uuid");
+    data["clients"][0]["pipelines"][1]["colour"] = json!("red");
+    data["contacts"][3]["tickets"][0]["stage_id"] = json!(7);
+    data["contacts"][3]["updated_at"] = json!("yesterday");
+    data["contacts"][3]["messages"] = json!([
+        {"id": "80000000-0000-4000-8000-000000000001", "created_at": ago(1.0),
+         "direction": "IN", "type": "fax", "status": "seen"},
+        {"created_at": ago(1.0), "direction": "INBOUND", "type": "text", "status": "read",
+         "media_url": 5},
+        {"id": "80000000-0000-4000-8000-000000000001", "created_at": ago(1.0),
+         "direction": "OUTBOUND", "type": "text", "status": "read"}
+    ]);
+    let file = ws.write("bad.json", &data.to_string());
+
+    let result = ws.run(&["fixtures", "load", file.to_str().unwrap()]);
+
+    result.assert_failure();
+    for line in [
+        "bad.json: $.clients[0].pipelines[0].stages[1].id: expected a UUID",
+        "bad.json: $.clients[0].pipelines[1].colour: unknown field `colour`",
+        "bad.json: $.contacts[3].tickets[0].stage_id: invalid type: integer `7`",
+        "bad.json: $.contacts[3].updated_at: expected an RFC 3339 timestamp",
+        "bad.json: $.contacts[3].messages[0].direction: expected one of INBOUND, OUTBOUND",
+        "bad.json: $.contacts[3].messages[0].type: expected one of text, image, video",
+        "bad.json: $.contacts[3].messages[0].status: expected one of sent, delivered, read, failed",
+        "bad.json: $.contacts[3].messages[1]: missing field `id`",
+        "bad.json: $.contacts[3].messages[1].media_url: invalid type: integer `5`",
+    ] {
+        assert!(
+            result.stderr.contains(line),
+            "expected {line:?} in:\n{}",
+            result.stderr
+        );
+    }
+    assert!(!ws.db().exists() || ws.dump().is_empty());
+}
+
+#[test]
+fn records_of_the_family_never_move_to_another_owner() {
+    let ws = Workspace::new();
+    let mut data = family();
+    data["contacts"][3]["messages"] = json!([{"id": "80000000-0000-4000-8000-000000000001",
+        "created_at": ago(1.0), "direction": "INBOUND", "type": "text", "status": "read"}]);
+    let file = ws.write("family.json", &data.to_string());
+    ws.load(file.to_str().unwrap());
+    let before = ws.dump();
+
+    let mut moved = family();
+    // Ana's message under Bea, client A's pipeline under client B, a stage of one
+    // pipeline under the other.
+    moved["contacts"][2]["messages"] = data["contacts"][3]["messages"].clone();
+    let sales = moved["clients"][0]["pipelines"][0].clone();
+    moved["clients"][1]["pipelines"]
+        .as_array_mut()
+        .unwrap()
+        .push(sales);
+    moved["clients"][0]["pipelines"]
+        .as_array_mut()
+        .unwrap()
+        .remove(0);
+    let mut support_stages = moved["clients"][0]["pipelines"][0]["stages"]
+        .as_array()
+        .unwrap()
+        .clone();
+    support_stages.push(json!({"id": NEW_LEAD, "name": "robada"}));
+    moved["clients"][0]["pipelines"][0]["stages"] = json!(support_stages);
+    let file = ws.write("moved.json", &moved.to_string());
+    let result = ws.run(&["fixtures", "load", file.to_str().unwrap()]);
+
+    result.assert_failure();
+    for line in [
+        "$.contacts[2].messages[0].id: message 80000000-0000-4000-8000-000000000001 already belongs to contact 10000000",
+        "$.clients[1].pipelines[1].id: pipeline b1000000-0000-4000-8000-000000000001 belongs to client aaaaaaaa",
+        "$.clients[0].pipelines[0].stages[1].id: stage c1000000-0000-4000-8000-000000000001 already belongs to pipeline b1000000",
+    ] {
+        assert!(
+            result.stderr.contains(line),
+            "expected {line:?} in:\n{}",
+            result.stderr
+        );
+    }
+    assert_eq!(ws.dump(), before);
+}
+
+#[test]
+fn the_demo_moves_to_now_when_served_and_not_when_loaded() {
+    let newest_message = |ws: &Workspace| -> i64 {
+        rusqlite::Connection::open(ws.db())
+            .unwrap()
+            .query_row("SELECT max(created_at) FROM messages", [], |r| r.get(0))
+            .unwrap()
+    };
+    let in_file: i64 = {
+        let demo: Value = serde_json::from_str(
+            &std::fs::read_to_string(fixture_path("fixtures/demo.json")).unwrap(),
+        )
+        .unwrap();
+        let newest = demo["contacts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|c| c["messages"].as_array().unwrap().iter())
+            .map(|m| m["created_at"].as_str().unwrap().to_owned())
+            .max()
+            .unwrap();
+        let probe = Workspace::new();
+        let file = probe.write(
+            "probe.json",
+            &json!({"clients": [{"id": CLIENT, "name": "p"}],
+            "contacts": [{"id": ANA, "client_id": CLIENT, "ai_customer_id": ANA, "name": "p",
+                          "platform": "sms", "chat_status": "PENDING", "created_at": newest}]})
+            .to_string(),
+        );
+        probe.load(file.to_str().unwrap());
+        rusqlite::Connection::open(probe.db())
+            .unwrap()
+            .query_row("SELECT created_at FROM contacts", [], |r| r.get(0))
+            .unwrap()
+    };
+
+    let loaded = Workspace::new();
+    loaded.load(&fixture_path("fixtures/demo.json"));
+    assert_eq!(
+        newest_message(&loaded),
+        in_file,
+        "fixtures load moves nothing"
+    );
+
+    let served = Workspace::new();
+    let before = chrono_free_now_ms();
+    let server = served.serve(&[]);
+    let after = chrono_free_now_ms();
+    drop(server);
+    let newest = newest_message(&served);
+    assert!(
+        (before - 1000..=after).contains(&newest),
+        "{before} <= {newest} <= {after}"
+    );
+}
