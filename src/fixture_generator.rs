@@ -5,7 +5,7 @@ use std::io::{self, Write};
 
 use serde_json::{Value, json};
 
-use crate::model::{ChatStatus, Platform, Timestamp};
+use crate::model::{ChatStatus, MessageStatus, MessageType, Platform, Timestamp};
 
 /// Contacts per generated client; a file always has at least two clients.
 const CONTACTS_PER_CLIENT: u64 = 100_000;
@@ -96,6 +96,37 @@ const TAGS: &[&str] = &[
     "newsletter",
 ];
 
+const PIPELINES: &[(&str, &[&str])] = &[
+    (
+        "Ventas",
+        &["Nuevo lead", "Calificado", "Propuesta", "Ganado"],
+    ),
+    (
+        "Soporte",
+        &["Recibido", "En curso", "Esperando cliente", "Resuelto"],
+    ),
+];
+const INBOUND: &[&str] = &[
+    "Hola, ¿tienen stock de la talla M?",
+    "¿A qué hora abren mañana?",
+    "Olá! Vocês entregam em Santiago?",
+    "Where is my order?",
+    "The package arrived damaged",
+    "Gracias por la ayuda 🙌",
+    "Necesito cambiar mi hora para el jueves",
+];
+const OUTBOUND: &[&str] = &[
+    "¡Hola! ¿En qué te podemos ayudar?",
+    "Sí, tenemos stock. ¿Te lo reservo?",
+    "El despacho demora 2 a 3 días hábiles.",
+    "Sorry about that — could you send a photo?",
+    "Listo, quedó confirmada tu hora ✅",
+];
+
+/// The average conversation length when none is asked for: a million contacts then
+/// make about 5 million messages, a few GB of fixture and database.
+pub const DEFAULT_MESSAGES_PER_CONTACT: u32 = 5;
+
 /// 2024-01-01T00:00:00Z: generated activity falls in the year after it.
 const EPOCH_MS: i64 = 1_704_067_200_000;
 const YEAR_MS: u64 = 365 * 24 * 3600 * 1000;
@@ -105,17 +136,48 @@ const YEAR_MS: u64 = 365 * 24 * 3600 * 1000;
 pub struct GeneratedClient {
     pub id: String,
     pub key: String,
+    /// Its pipelines' stage ids, first pipeline first.
+    stages: Vec<String>,
+    pipelines: Value,
 }
 
-/// Writes a fixture file of `contacts` contacts to `out`, streaming, and returns the
+/// Writes a fixture file of `contacts` contacts, each with a conversation of
+/// `messages_per_contact` messages on average, to `out`, streaming, and returns the
 /// clients (with their keys) it holds.
-pub fn generate(contacts: u64, seed: u64, out: impl Write) -> io::Result<Vec<GeneratedClient>> {
+pub fn generate(
+    contacts: u64,
+    seed: u64,
+    messages_per_contact: u32,
+    out: impl Write,
+) -> io::Result<Vec<GeneratedClient>> {
     let mut rng = fastrand::Rng::with_seed(seed);
     let client_count = contacts.div_ceil(CONTACTS_PER_CLIENT).clamp(2, MAX_CLIENTS);
     let clients: Vec<GeneratedClient> = (0..client_count)
-        .map(|i| GeneratedClient {
-            id: uuid(&mut rng),
-            key: format!("gen-{seed}-{i}-{:016x}", rng.u64(..)),
+        .map(|i| {
+            let id = uuid(&mut rng);
+            let key = format!("gen-{seed}-{i}-{:016x}", rng.u64(..));
+            let mut stages = Vec::new();
+            let pipelines: Vec<Value> = PIPELINES
+                .iter()
+                .map(|(name, stage_names)| {
+                    let stage_list: Vec<Value> = stage_names
+                        .iter()
+                        .map(|s| {
+                            let stage = uuid(&mut rng);
+                            stages.push(stage.clone());
+                            json!({"id": stage, "name": s, "description": null})
+                        })
+                        .collect();
+                    json!({"id": uuid(&mut rng), "name": name, "description": null,
+                           "stages": stage_list})
+                })
+                .collect();
+            GeneratedClient {
+                id,
+                key,
+                stages,
+                pipelines: Value::Array(pipelines),
+            }
         })
         .collect();
 
@@ -129,6 +191,7 @@ pub fn generate(contacts: u64, seed: u64, out: impl Write) -> io::Result<Vec<Gen
             "id": client.id,
             "name": format!("Generated Store {}", i + 1),
             "api_keys": [{"name": "generated", "key": client.key}],
+            "pipelines": client.pipelines,
         });
         serde_json::to_writer(&mut out, &record)?;
     }
@@ -138,14 +201,20 @@ pub fn generate(contacts: u64, seed: u64, out: impl Write) -> io::Result<Vec<Gen
             out.write_all(b",\n")?;
         }
         let client = &clients[(n % client_count) as usize];
-        serde_json::to_writer(&mut out, &contact(&mut rng, n, &client.id))?;
+        let record = contact(&mut rng, n, client, messages_per_contact);
+        serde_json::to_writer(&mut out, &record)?;
     }
     out.write_all(b"\n]}\n")?;
     out.flush()?;
     Ok(clients)
 }
 
-fn contact(rng: &mut fastrand::Rng, n: u64, client_id: &str) -> Value {
+fn contact(
+    rng: &mut fastrand::Rng,
+    n: u64,
+    client: &GeneratedClient,
+    messages_per_contact: u32,
+) -> Value {
     // Cycling by index guarantees every platform and status even in a small file.
     let platform = Platform::ALL[(n % Platform::ALL.len() as u64) as usize];
     let chat_status = ChatStatus::ALL[((n / 3) % ChatStatus::ALL.len() as u64) as usize];
@@ -185,41 +254,142 @@ fn contact(rng: &mut fastrand::Rng, n: u64, client_id: &str) -> Value {
     let (mut active, mut closed) = (Value::Null, Value::Null);
     let shape = rng.u8(..10);
     if (2..7).contains(&shape) {
-        let t = ticket(rng, "CLOSED", created, created + 3_600_000);
+        let stage = client.stages.last().map_or(Value::Null, |s| json!(s));
+        let t = ticket(rng, "CLOSED", created, created + 3_600_000, stage);
         closed = t["id"].clone();
         tickets.push(t);
     }
     if shape >= 5 {
         let status = pick(rng, OPEN_STATUSES);
-        let t = ticket(rng, status, last - 3_600_000, last);
+        let stage = json!(client.stages[rng.usize(..client.stages.len())]);
+        let t = ticket(rng, status, last - 3_600_000, last, stage);
         active = t["id"].clone();
         tickets.push(t);
     }
 
+    let phone = if phone_platform || rng.bool() {
+        json!(format!("+569{:08}", rng.u32(..100_000_000)))
+    } else {
+        Value::Null
+    };
+    let content = if rng.u8(..5) == 0 {
+        Value::Null
+    } else {
+        json!(pick(rng, MESSAGES))
+    };
+    let them = phone.as_str().map_or_else(|| name.clone(), str::to_owned);
+    let messages = conversation(
+        rng,
+        n,
+        messages_per_contact,
+        (created, last),
+        &content,
+        &them,
+    );
+
     json!({
         "id": id,
-        "client_id": client_id,
+        "client_id": client.id,
         "ai_customer_id": uuid(rng),
         "name": name,
         "email": if rng.u8(..10) < 6 { json!(format!("contact{n}@example.com")) } else { Value::Null },
-        "phone": if phone_platform || rng.bool() { json!(format!("+569{:08}", rng.u32(..100_000_000))) } else { Value::Null },
+        "phone": phone,
         "platform": platform.as_str(),
         "created_at": timestamp(created),
         "last_message_at": timestamp(last),
-        "last_message_content": if rng.u8(..5) == 0 { Value::Null } else { json!(pick(rng, MESSAGES)) },
+        "last_message_content": content,
         "chat_status": chat_status.as_str(),
         "is_chat_read": rng.bool(),
         "blocked": rng.u8(..50) == 0,
-        "default_stage_id": if rng.bool() { json!(uuid(rng)) } else { Value::Null },
+        "default_stage_id": if rng.bool() { json!(client.stages[0]) } else { Value::Null },
         "current_integration_data": integration,
         "metadata": metadata,
         "active_ticket_v2_id": active,
         "last_closed_ticket_v2_id": closed,
         "tickets": tickets,
+        "messages": messages,
     })
 }
 
-fn ticket(rng: &mut fastrand::Rng, status: &str, created: i64, updated: i64) -> Value {
+/// A conversation between `created` and `last` (its last message), in both directions,
+/// of every type, `average` messages long on average with a long tail: nine contacts
+/// in ten have up to `average`, the tenth from `average` to ten times that.
+fn conversation(
+    rng: &mut fastrand::Rng,
+    n: u64,
+    average: u32,
+    (created, last): (i64, i64),
+    last_content: &Value,
+    them: &str,
+) -> Vec<Value> {
+    if average == 0 {
+        return Vec::new();
+    }
+    let count = if rng.u8(..10) == 0 {
+        rng.u32(average..=average * 10)
+    } else {
+        rng.u32(..=average)
+    };
+    let us = "+56229400100";
+    let span = (last - created).max(1) as u64;
+    let mut times: Vec<i64> = (1..count)
+        .map(|_| created + rng.u64(..span) as i64)
+        .collect();
+    times.sort_unstable();
+    times.push(last);
+    let count = count as usize;
+    times
+        .iter()
+        .take(count)
+        .enumerate()
+        .map(|(i, &at)| {
+            let newest = i + 1 == count;
+            let inbound = newest || rng.u8(..2) == 0;
+            // Cycling through the types guarantees each one even in a small file.
+            let kind = if newest {
+                MessageType::Text
+            } else {
+                MessageType::ALL[(n as usize + i) % MessageType::ALL.len()]
+            };
+            let body = match kind {
+                _ if newest && !last_content.is_null() => last_content.clone(),
+                MessageType::Text => json!(pick(rng, if inbound { INBOUND } else { OUTBOUND })),
+                MessageType::Template => json!("Hola {{1}}, te recordamos tu hora de mañana."),
+                MessageType::Location => json!("📍 Av. Providencia 1234, Santiago"),
+                MessageType::Document => json!("Presupuesto.pdf"),
+                _ => Value::Null,
+            };
+            let media = match kind {
+                MessageType::Text | MessageType::Template | MessageType::Location => Value::Null,
+                _ => json!(format!("https://cdn.example.com/m/{:016x}", rng.u64(..))),
+            };
+            let status = if inbound {
+                MessageStatus::Read
+            } else {
+                MessageStatus::ALL[rng.usize(..MessageStatus::ALL.len())]
+            };
+            json!({
+                "id": uuid(rng),
+                "body": body,
+                "created_at": timestamp(at),
+                "direction": if inbound { "INBOUND" } else { "OUTBOUND" },
+                "from": if inbound { them } else { us },
+                "to": if inbound { us } else { them },
+                "type": kind.as_str(),
+                "status": status.as_str(),
+                "media_url": media,
+            })
+        })
+        .collect()
+}
+
+fn ticket(
+    rng: &mut fastrand::Rng,
+    status: &str,
+    created: i64,
+    updated: i64,
+    stage: Value,
+) -> Value {
     json!({
         "id": uuid(rng),
         "status": status,
@@ -227,6 +397,7 @@ fn ticket(rng: &mut fastrand::Rng, status: &str, created: i64, updated: i64) -> 
         "updated_at": timestamp(updated),
         "ticket_summary": if rng.bool() { json!(pick(rng, SUMMARIES)) } else { Value::Null },
         "metadata": {"priority": pick(rng, &["low", "normal", "high"])},
+        "stage_id": stage,
     })
 }
 
@@ -258,9 +429,9 @@ mod tests {
         let mut a = Vec::new();
         let mut b = Vec::new();
         let mut c = Vec::new();
-        generate(50, 7, &mut a).unwrap();
-        generate(50, 7, &mut b).unwrap();
-        generate(50, 8, &mut c).unwrap();
+        generate(50, 7, 5, &mut a).unwrap();
+        generate(50, 7, 5, &mut b).unwrap();
+        generate(50, 8, 5, &mut c).unwrap();
         assert_eq!(a, b);
         assert_ne!(a, c);
     }
@@ -268,13 +439,19 @@ mod tests {
     #[test]
     fn a_generated_file_loads_and_covers_every_platform_and_status() {
         let mut text = Vec::new();
-        let clients = generate(200, 1, &mut text).unwrap();
+        let clients = generate(200, 1, 5, &mut text).unwrap();
         let text = String::from_utf8(text).unwrap();
         for p in Platform::ALL {
             assert!(text.contains(&format!("\"platform\":\"{p}\"")), "{p}");
         }
         for s in ChatStatus::ALL {
             assert!(text.contains(&format!("\"chat_status\":\"{s}\"")), "{s}");
+        }
+        for t in MessageType::ALL {
+            assert!(text.contains(&format!("\"type\":\"{t}\"")), "{t}");
+        }
+        for d in ["INBOUND", "OUTBOUND"] {
+            assert!(text.contains(&format!("\"direction\":\"{d}\"")), "{d}");
         }
         assert_eq!(clients.len(), 2);
 
@@ -294,5 +471,17 @@ mod tests {
             summary.tickets > 100,
             "most contacts have tickets: {summary}"
         );
+        assert_eq!(summary.pipelines, 4);
+        // An average of 5 (the long tail makes it noisy on 200 contacts).
+        assert!((600..1600).contains(&summary.messages), "{summary}");
+    }
+
+    #[test]
+    fn zero_messages_per_contact_makes_none() {
+        let mut text = Vec::new();
+        generate(20, 1, 0, &mut text).unwrap();
+        let text = String::from_utf8(text).unwrap();
+        assert!(text.contains("\"messages\":[]"));
+        assert!(!text.contains("\"direction\""));
     }
 }

@@ -6,6 +6,7 @@ use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::api_key;
+use crate::fixture_generator;
 use crate::model::{ApiKeyId, ClientId};
 
 /// Serves a customer-messaging platform's contact API from one SQLite file.
@@ -207,6 +208,11 @@ pub enum FixturesCommand {
         /// The file to write (its folder is created as needed).
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
+        /// Average messages per contact's conversation (0 for none); a tenth of the
+        /// contacts have up to ten times as many.
+        #[arg(long, value_name = "N", default_value_t = fixture_generator::DEFAULT_MESSAGES_PER_CONTACT,
+              value_parser = clap::value_parser!(u32).range(0..=1000))]
+        messages_per_contact: u32,
     },
 }
 

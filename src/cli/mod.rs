@@ -60,7 +60,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             contacts,
             seed,
             out,
-        })) => generate_fixtures(contacts, seed, &out),
+            messages_per_contact,
+        })) => generate_fixtures(contacts, seed, messages_per_contact, &out),
         Some(Command::Keys(command)) => keys(&command_store(db), command),
         Some(Command::Backup { dest }) => backup(&command_store(db), &dest),
         Some(Command::Check) => check(&command_store(db)),
@@ -317,14 +318,19 @@ fn check(store_options: &StoreOptions) -> anyhow::Result<()> {
 }
 
 /// Needs no database: it only writes a file. Prints each client's id and key.
-fn generate_fixtures(contacts: u64, seed: u64, out: &Path) -> anyhow::Result<()> {
+fn generate_fixtures(
+    contacts: u64,
+    seed: u64,
+    messages_per_contact: u32,
+    out: &Path,
+) -> anyhow::Result<()> {
     if let Some(folder) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(folder)
             .with_context(|| format!("cannot create {}", folder.display()))?;
     }
     let file =
         std::fs::File::create(out).with_context(|| format!("cannot create {}", out.display()))?;
-    let clients = fixture_generator::generate(contacts, seed, file)
+    let clients = fixture_generator::generate(contacts, seed, messages_per_contact, file)
         .with_context(|| format!("cannot write {}", out.display()))?;
     say!(
         "wrote {contacts} contact(s) for {} client(s) to {}",
