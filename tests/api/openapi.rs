@@ -6,6 +6,10 @@ use serde_json::{Value, json};
 use crate::helpers::*;
 
 const INFO: &str = "/api/public/contact/{aiContactId}/info";
+const LIST: &str = "/api/public/contacts";
+const SEARCH: &str = "/api/public/contacts/search";
+const MESSAGES: &str = "/api/public/contact/v2/{aiContactId}/messages";
+const PIPELINE: &str = "/api/public/pipeline";
 
 struct Spec {
     doc: Value,
@@ -118,6 +122,69 @@ fn every_status_of_every_route_validates_against_the_document() {
         spec.check(path, &server.request("DELETE", path, None, &[]));
     }
 
+    // The family, every status each route gives: on a second server, whose failed-key
+    // budget the first's 429 has not used up.
+    let limited = &server;
+    let server = ws.serve(&["--no-demo"]);
+    let family = |path: &str, query: &str, key: Option<&str>| {
+        server.get(&format!("{path}{query}"), key, &[])
+    };
+    let listed = family(LIST, "?days=365", Some(KEY_A));
+    let list_tag = listed.header("etag").unwrap().to_owned();
+    let messages = MESSAGES.replace("{aiContactId}", FULL_CONTACT);
+    let cases = [
+        (LIST, listed, 200),
+        (
+            LIST,
+            server.get(
+                &format!("{LIST}?days=365"),
+                Some(KEY_A),
+                &[("if-none-match", &list_tag)],
+            ),
+            304,
+        ),
+        (LIST, family(LIST, "?days=0&limit=x", Some(KEY_A)), 400),
+        (LIST, family(LIST, "?days=1", None), 401),
+        (LIST, server.request("POST", LIST, Some(KEY_A), &[]), 405),
+        (SEARCH, family(SEARCH, "?phone=12345678", Some(KEY_A)), 200),
+        (SEARCH, family(SEARCH, "?phone=", Some(KEY_A)), 400),
+        (
+            SEARCH,
+            limited.get(&format!("{SEARCH}?phone=1"), Some("wrong"), &[]),
+            429,
+        ),
+        (MESSAGES, family(&messages, "?page=1", Some(KEY_A)), 200),
+        (MESSAGES, family(&messages, "?page=0", Some(KEY_A)), 400),
+        (
+            MESSAGES,
+            family(
+                &MESSAGES.replace("{aiContactId}", "x"),
+                "?page=1",
+                Some(KEY_A),
+            ),
+            400,
+        ),
+        (
+            MESSAGES,
+            family(
+                &MESSAGES.replace("{aiContactId}", CONTACT_OF_B),
+                "?page=1",
+                Some(KEY_A),
+            ),
+            404,
+        ),
+        (PIPELINE, family(PIPELINE, "", Some(KEY_A)), 200),
+        (PIPELINE, family(PIPELINE, "", Some(KEY_B)), 200),
+    ];
+    for (path, reply, status) in &cases {
+        assert_eq!(reply.status, *status, "{path}: {}", reply.body);
+        spec.check(path, reply);
+    }
+    assert_eq!(cases[8].1.json()["total"], 2, "{}", cases[8].1.body);
+    assert_eq!(cases[12].1.json()[0]["stages"][1]["name"], "Ganado");
+
+    drop(server);
+    let server = limited;
     // 500 and 503, from a database changed behind the server's back.
     let conn = rusqlite::Connection::open(ws.db()).unwrap();
     conn.execute_batch(
@@ -151,14 +218,18 @@ fn the_document_lists_exactly_the_routes_the_server_answers() {
     assert_eq!(
         documented,
         [
+            "/api/public/contact/v2/{aiContactId}/messages",
             "/api/public/contact/{aiContactId}/info",
+            "/api/public/contacts",
+            "/api/public/contacts/search",
+            "/api/public/pipeline",
             "/healthz",
             "/metrics",
             "/openapi.json",
             "/readyz"
         ]
     );
-    for path in &documented[1..] {
+    for path in documented.iter().filter(|p| !p.contains('{')) {
         assert_ne!(
             server.get(path, None, &[]).status,
             404,
@@ -169,4 +240,16 @@ fn the_document_lists_exactly_the_routes_the_server_answers() {
         spec.doc["components"]["securitySchemes"]["apiKey"]["name"],
         "x-api-key"
     );
+    // Typed values for generated clients: ids are uuids, times date-times.
+    let schemas = &spec.doc["components"]["schemas"];
+    assert_eq!(schemas["Uuid"]["format"], "uuid");
+    assert_eq!(schemas["Timestamp"]["format"], "date-time");
+    let list = &spec.doc["paths"]["/api/public/contacts"]["get"]["parameters"];
+    let created_after = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "created_after")
+        .unwrap();
+    assert_eq!(created_after["schema"]["format"], "date-time");
 }
