@@ -39,6 +39,7 @@ const CONTACT_INFO: &str = concat!(
 
 /// A contact summary: the contact and its active ticket's id and stage.
 const SUMMARY_COLUMNS: &str = concat!(contact_columns!(), ", a.id, a.stage_id");
+const SUMMARY_COLUMNS_COUNT: usize = CONTACT_COLUMNS + 2;
 const SUMMARY_SELECT: &str = concat!(
     "SELECT ",
     contact_columns!(),
@@ -141,21 +142,35 @@ fn list_sql(client: &ClientId, query: &ContactListQuery) -> (String, Vec<Value>)
 /// The newest contacts of `client` whose phone digits or email contain the search's.
 ///
 /// Two plans, chosen per search. A rare piece is looked up in the trigram index and its
-/// few matches sorted. A common one (`@example.com`), or one shorter than a trigram,
-/// would make that sort large or cannot use the index at all: then the client's
-/// contacts are walked newest first, each tested, until fifty match.
+/// few matches sorted; the index is read once, its matches kept (up to a bound) and
+/// counted. A common piece (`@example.com`) reaches that bound: sorting every match
+/// would cost more than walking the client's contacts newest first, each tested, until
+/// fifty match, which is the plan then, and the one for pieces shorter than a trigram.
 pub(super) fn search(
     conn: &Connection,
     client: &ClientId,
     search: &ContactSearch,
 ) -> Result<Vec<ContactSummary>> {
-    let plan = match match_expression(search) {
-        Some(expression) if index_candidates(conn, &expression)? < RARE_PIECE_MATCHES => {
-            SearchPlan::Index(expression)
+    if let Some(expression) = match_expression(search) {
+        let plan = SearchPlan::Index(expression.clone());
+        let (sql, params) = search_sql(client, search, &plan);
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let mut candidates = 0;
+        let rows = stmt.query_map(rusqlite::params_from_iter(params), |row| {
+            candidates = row.get(SUMMARY_COLUMNS_COUNT)?;
+            summary_from_row(row)
+        })?;
+        let found = rows.collect::<rusqlite::Result<Vec<_>>>()?;
+        // No row carries the count when none matched for this client: ask for it.
+        if found.is_empty() {
+            candidates = index_candidates(conn, &expression)?;
         }
-        _ => SearchPlan::Walk,
-    };
-    let (sql, params) = search_sql(client, search, &plan);
+        // Below the bound, every match was seen; at it, some of ours may have been cut.
+        if candidates < RARE_PIECE_MATCHES {
+            return Ok(found);
+        }
+    }
+    let (sql, params) = search_sql(client, search, &SearchPlan::Walk);
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt.query_map(rusqlite::params_from_iter(params), summary_from_row)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -206,17 +221,20 @@ fn search_sql(
     let client = Value::from(client.to_string());
     match plan {
         SearchPlan::Index(expression) => (
-            // CROSS JOIN keeps the index matches as the outer loop.
+            // The matches are read once (MATERIALIZED), up to the bound, and counted in
+            // every row; CROSS JOIN keeps them the outer loop.
             format!(
-                "SELECT {} FROM contact_search m
+                "WITH m AS MATERIALIZED (
+                     SELECT rowid FROM contact_search WHERE contact_search MATCH ?2 LIMIT ?3)
+                 SELECT {}, (SELECT count(*) FROM m) FROM m
                  CROSS JOIN contact_search_source s ON s.rowid = m.rowid
                  CROSS JOIN contacts c ON c.id = s.contact_id
                  LEFT JOIN tickets a ON a.ai_contact_id = c.id AND a.id = c.active_ticket_v2_id
-                 WHERE contact_search MATCH ?2 AND s.client_id = ?1
+                 WHERE s.client_id = ?1
                  ORDER BY c.last_message_at DESC, c.id LIMIT {SEARCH_LIMIT}",
                 SUMMARY_COLUMNS
             ),
-            vec![client, expression.clone().into()],
+            vec![client, expression.clone().into(), RARE_PIECE_MATCHES.into()],
         ),
         SearchPlan::Walk => (
             format!(
@@ -401,10 +419,11 @@ mod tests {
         let (sql, params) = search_sql(&client, &search, &SearchPlan::Index(expression));
         let indexed = plan(&sql, params);
         assert!(
-            indexed.starts_with("SCAN m VIRTUAL TABLE INDEX"),
+            indexed.contains("SCAN contact_search VIRTUAL TABLE INDEX"),
             "{indexed}"
         );
-        assert!(!indexed.contains("SCAN c"), "{indexed}");
+        assert!(indexed.lines().any(|l| l == "SCAN m"), "{indexed}");
+        assert!(indexed.lines().all(|l| l != "SCAN c"), "{indexed}");
 
         let (sql, params) = search_sql(&client, &search, &SearchPlan::Walk);
         let walked = plan(&sql, params);

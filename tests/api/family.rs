@@ -923,3 +923,31 @@ fn the_demo_moves_to_now_when_served_and_not_when_loaded() {
         "{before} <= {newest} <= {after}"
     );
 }
+
+#[test]
+fn a_piece_common_in_another_client_still_finds_all_of_ours() {
+    let mut data = family();
+    let contacts = data["contacts"].as_array_mut().unwrap();
+    for i in 0..2100u32 {
+        let id = format!("90000000-0000-4000-8000-{i:012}");
+        let mut c = contact(&id, OTHER_CLIENT, "Suyo", 1.0);
+        c["phone"] = json!(format!("+56 2 2555 {i:04}"));
+        contacts.push(c);
+    }
+    for i in 0..3u32 {
+        let id = format!("91000000-0000-4000-8000-{i:012}");
+        let mut c = contact(&id, CLIENT, "Nuestro", 1.0 + f64::from(i));
+        c["phone"] = json!(format!("+56 2 2555 99{i:02}"));
+        contacts.push(c);
+    }
+    let (_ws, server) = serve(&data);
+
+    let ours = ids(&server.get(&format!("{SEARCH}?phone=22555"), Some(KEY), &[]));
+    let none = ids(&server.get(&format!("{SEARCH}?phone=2255599"), Some(OTHER_KEY), &[]));
+
+    let expected: Vec<String> = (0..3)
+        .map(|i| format!("91000000-0000-4000-8000-{i:012}"))
+        .collect();
+    assert_eq!(ours, expected);
+    assert!(none.is_empty());
+}
