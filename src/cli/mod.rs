@@ -237,6 +237,28 @@ fn load_fixtures(
     Ok(())
 }
 
+/// A temporary name beside `dest` (same folder, so the finished file can be put in
+/// place whole): a failed write leaves nothing that looks like the real thing.
+fn partial_beside(dest: &Path) -> anyhow::Result<PathBuf> {
+    let file_name = dest
+        .file_name()
+        .with_context(|| format!("{} is not a file name", dest.display()))?;
+    Ok(dest.with_file_name(format!(
+        ".{}.partial-{}",
+        file_name.to_string_lossy(),
+        std::process::id()
+    )))
+}
+
+/// Removes a partial file, and the journal SQLite may have left beside it.
+fn discard_partial(partial: &Path) {
+    for suffix in ["", "-journal", "-wal"] {
+        let mut leftover = partial.to_owned().into_os_string();
+        leftover.push(suffix);
+        let _ = std::fs::remove_file(leftover);
+    }
+}
+
 /// Writes to a temporary file beside the destination and links it into place only once
 /// it is whole: a failed backup leaves nothing that looks like a backup.
 fn backup(store_options: &StoreOptions, dest: &Path) -> anyhow::Result<()> {
@@ -253,25 +275,13 @@ fn backup(store_options: &StoreOptions, dest: &Path) -> anyhow::Result<()> {
             dest.display()
         );
     }
-    let file_name = dest
-        .file_name()
-        .with_context(|| format!("{} is not a file name", dest.display()))?;
-    let partial = dest.with_file_name(format!(
-        ".{}.partial-{}",
-        file_name.to_string_lossy(),
-        std::process::id()
-    ));
+    let partial = partial_beside(&dest)?;
     let written = store
         .backup(&partial)
         .map_err(anyhow::Error::from)
         // A hard link, unlike a rename, never replaces a file that appeared meanwhile.
         .and_then(|()| std::fs::hard_link(&partial, &dest).map_err(anyhow::Error::from));
-    // SQLite may leave a journal beside the file it was writing.
-    for suffix in ["", "-journal", "-wal"] {
-        let mut leftover = partial.clone().into_os_string();
-        leftover.push(suffix);
-        let _ = std::fs::remove_file(leftover);
-    }
+    discard_partial(&partial);
     written.with_context(|| format!("cannot write the backup {}", dest.display()))?;
     let size = std::fs::metadata(&dest).map(|m| m.len()).unwrap_or(0);
     say!(
@@ -328,10 +338,24 @@ fn generate_fixtures(
         std::fs::create_dir_all(folder)
             .with_context(|| format!("cannot create {}", folder.display()))?;
     }
-    let file =
-        std::fs::File::create(out).with_context(|| format!("cannot create {}", out.display()))?;
-    let clients = fixture_generator::generate(contacts, seed, messages_per_contact, file)
-        .with_context(|| format!("cannot write {}", out.display()))?;
+    // Written beside and renamed into place whole: a failed run (a full disk) leaves no
+    // truncated file that a later load would refuse with a confusing message.
+    let partial = partial_beside(out)?;
+    let written = std::fs::File::create(&partial)
+        .map_err(anyhow::Error::from)
+        .and_then(|file| {
+            fixture_generator::generate(contacts, seed, messages_per_contact, file)
+                .map_err(anyhow::Error::from)
+        })
+        .and_then(|clients| {
+            std::fs::rename(&partial, out)
+                .map(|()| clients)
+                .map_err(Into::into)
+        });
+    if written.is_err() {
+        discard_partial(&partial);
+    }
+    let clients = written.with_context(|| format!("cannot write {}", out.display()))?;
     say!(
         "wrote {contacts} contact(s) for {} client(s) to {}",
         clients.len(),

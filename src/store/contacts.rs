@@ -39,7 +39,6 @@ const CONTACT_INFO: &str = concat!(
 
 /// A contact summary: the contact and its active ticket's id and stage.
 const SUMMARY_COLUMNS: &str = concat!(contact_columns!(), ", a.id, a.stage_id");
-const SUMMARY_COLUMNS_COUNT: usize = CONTACT_COLUMNS + 2;
 const SUMMARY_SELECT: &str = concat!(
     "SELECT ",
     contact_columns!(),
@@ -141,47 +140,42 @@ fn list_sql(client: &ClientId, query: &ContactListQuery) -> (String, Vec<Value>)
 
 /// The newest contacts of `client` whose phone digits or email contain the search's.
 ///
-/// Two plans, chosen per search. A rare piece is looked up in the trigram index and its
-/// few matches sorted; the index is read once, its matches kept (up to a bound) and
-/// counted. A common piece (`@example.com`) reaches that bound: sorting every match
-/// would cost more than walking the client's contacts newest first, each tested, until
-/// fifty match, which is the plan then, and the one for pieces shorter than a trigram.
+/// Two plans, chosen per search. The trigram index is read first, for at most a bound
+/// of matches (over all clients). Below it, those few are looked up and sorted. A
+/// common piece (`@example.com`) reaches it: sorting every match would cost more than
+/// walking the client's contacts newest first, each tested, until fifty match, which is
+/// the plan then, and the one for pieces shorter than a trigram.
 pub(super) fn search(
     conn: &Connection,
     client: &ClientId,
     search: &ContactSearch,
 ) -> Result<Vec<ContactSummary>> {
-    if let Some(expression) = match_expression(search) {
-        let plan = SearchPlan::Index(expression.clone());
-        let (sql, params) = search_sql(client, search, &plan);
-        let mut stmt = conn.prepare_cached(&sql)?;
-        let mut candidates = 0;
-        let rows = stmt.query_map(rusqlite::params_from_iter(params), |row| {
-            candidates = row.get(SUMMARY_COLUMNS_COUNT)?;
-            summary_from_row(row)
-        })?;
-        let found = rows.collect::<rusqlite::Result<Vec<_>>>()?;
-        // No row carries the count when none matched for this client: ask for it.
-        if found.is_empty() {
-            candidates = index_candidates(conn, &expression)?;
+    let plan = match match_expression(search) {
+        Some(expression) => {
+            let matches = index_matches(conn, &expression)?;
+            if matches.is_empty() {
+                return Ok(Vec::new());
+            }
+            if matches.len() < RARE_PIECE_MATCHES {
+                SearchPlan::Index(matches)
+            } else {
+                SearchPlan::Walk
+            }
         }
-        // Below the bound, every match was seen; at it, some of ours may have been cut.
-        if candidates < RARE_PIECE_MATCHES {
-            return Ok(found);
-        }
-    }
-    let (sql, params) = search_sql(client, search, &SearchPlan::Walk);
+        None => SearchPlan::Walk,
+    };
+    let (sql, params) = search_sql(client, search, &plan);
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt.query_map(rusqlite::params_from_iter(params), summary_from_row)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
 /// Below this many index matches (over all clients), sorting them beats walking.
-const RARE_PIECE_MATCHES: i64 = 2000;
+const RARE_PIECE_MATCHES: usize = 2000;
 
 enum SearchPlan {
-    /// Through the trigram index, with this MATCH expression.
-    Index(String),
+    /// These rows of the index matched: fewer than `RARE_PIECE_MATCHES`.
+    Index(Vec<i64>),
     /// The client's contacts newest first, each tested.
     Walk,
 }
@@ -203,13 +197,13 @@ fn match_expression(search: &ContactSearch) -> Option<String> {
     Some(terms.join(" OR "))
 }
 
-/// How many index entries match, counted up to `RARE_PIECE_MATCHES`.
-fn index_candidates(conn: &Connection, expression: &str) -> Result<i64> {
+/// The index rows that match, up to `RARE_PIECE_MATCHES` of them.
+fn index_matches(conn: &Connection, expression: &str) -> Result<Vec<i64>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT count(*) FROM (SELECT rowid FROM contact_search WHERE contact_search MATCH ?1
-                               LIMIT ?2)",
+        "SELECT rowid FROM contact_search WHERE contact_search MATCH ?1 LIMIT ?2",
     )?;
-    Ok(stmt.query_row((expression, RARE_PIECE_MATCHES), |r| r.get(0))?)
+    let rows = stmt.query_map((expression, RARE_PIECE_MATCHES as i64), |r| r.get(0))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
 /// The search's SQL under `plan`, and its parameters.
@@ -220,21 +214,19 @@ fn search_sql(
 ) -> (String, Vec<Value>) {
     let client = Value::from(client.to_string());
     match plan {
-        SearchPlan::Index(expression) => (
-            // The matches are read once (MATERIALIZED), up to the bound, and counted in
-            // every row; CROSS JOIN keeps them the outer loop.
+        SearchPlan::Index(rows) => (
+            // The matched rows go in as one JSON array; CROSS JOIN keeps them the outer
+            // loop, each a primary-key lookup.
             format!(
-                "WITH m AS MATERIALIZED (
-                     SELECT rowid FROM contact_search WHERE contact_search MATCH ?2 LIMIT ?3)
-                 SELECT {}, (SELECT count(*) FROM m) FROM m
-                 CROSS JOIN contact_search_source s ON s.rowid = m.rowid
+                "SELECT {} FROM json_each(?2) m
+                 CROSS JOIN contact_search_source s ON s.rowid = m.value
                  CROSS JOIN contacts c ON c.id = s.contact_id
                  LEFT JOIN tickets a ON a.ai_contact_id = c.id AND a.id = c.active_ticket_v2_id
                  WHERE s.client_id = ?1
                  ORDER BY c.last_message_at DESC, c.id LIMIT {SEARCH_LIMIT}",
                 SUMMARY_COLUMNS
             ),
-            vec![client, expression.clone().into(), RARE_PIECE_MATCHES.into()],
+            vec![client, json_array(rows).into()],
         ),
         SearchPlan::Walk => (
             format!(
@@ -253,6 +245,11 @@ fn search_sql(
             ],
         ),
     }
+}
+
+fn json_array(numbers: &[i64]) -> String {
+    let items: Vec<String> = numbers.iter().map(i64::to_string).collect();
+    format!("[{}]", items.join(","))
 }
 
 fn summary_from_row(row: &Row<'_>) -> rusqlite::Result<ContactSummary> {
@@ -416,13 +413,13 @@ mod tests {
             expression,
             r#"phone_digits : "12345678" OR email : "example""#
         );
-        let (sql, params) = search_sql(&client, &search, &SearchPlan::Index(expression));
+        let (sql, params) = search_sql(&client, &search, &SearchPlan::Index(vec![1, 2]));
         let indexed = plan(&sql, params);
+        assert!(indexed.starts_with("SCAN m VIRTUAL TABLE"), "{indexed}");
         assert!(
-            indexed.contains("SCAN contact_search VIRTUAL TABLE INDEX"),
+            indexed.contains("SEARCH s USING INTEGER PRIMARY KEY"),
             "{indexed}"
         );
-        assert!(indexed.lines().any(|l| l == "SCAN m"), "{indexed}");
         assert!(indexed.lines().all(|l| l != "SCAN c"), "{indexed}");
 
         let (sql, params) = search_sql(&client, &search, &SearchPlan::Walk);

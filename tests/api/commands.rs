@@ -294,3 +294,25 @@ fn a_backup_that_fails_leaves_no_file_and_the_retry_works() {
     ws.run(&["backup", dest.to_str().unwrap()]).assert_success();
     Workspace::run_bare(&["--db", dest.to_str().unwrap(), "check"]).assert_success();
 }
+
+#[test]
+fn a_generated_file_that_cannot_be_finished_leaves_nothing_behind() {
+    let ws = Workspace::new();
+    let folder = ws.path("gen");
+    std::fs::create_dir_all(&folder).unwrap();
+    let out = folder.join("big.json");
+
+    // A full disk, as for backups: 64 KiB of file at most, SIGXFSZ ignored.
+    let script =
+        "trap '' XFSZ; ulimit -f 64; exec \"$0\" fixtures generate --contacts 2000 --out \"$1\"";
+    let output = Command::new("bash")
+        .args(["-c", script, BIN, out.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let failed = CommandResult::from(output);
+
+    failed.assert_failure();
+    assert!(failed.stderr.contains("cannot write"), "{}", failed.stderr);
+    let left: Vec<_> = std::fs::read_dir(&folder).unwrap().collect();
+    assert!(left.is_empty(), "a failed generate left {left:?}");
+}
