@@ -38,6 +38,9 @@ FAMILY_SAMPLE = 20_000  # distinct requests per family route
 # Few connections: the family's figures are about each request's own time, not queueing.
 FAMILY_CONNECTIONS = 4
 BEFORE = os.environ.get("BENCH_BEFORE", "06c988f")
+# Reuse the fixture and database of an earlier run (no load figures then): for working
+# on the read path without waiting minutes for the load.
+REUSE = os.environ.get("BENCH_REUSE") == "1"
 
 LUA = """
 local targets = {}
@@ -65,13 +68,19 @@ def run(cmd, **kw):
 
 def generate(n, binary=BIN, tag=""):
     out = WORK / f"{n}{tag}.json"
+    saved = WORK / f"{n}{tag}.keys.json"
+    if REUSE and out.exists() and saved.exists():
+        return out, json.loads(saved.read_text())
     res = run([binary, "fixtures", "generate", "--contacts", str(n), "--seed", "1", "--out", out])
     keys = dict(re.findall(r"^client (\S+) key (\S+)$", res.stdout, re.M))
+    saved.write_text(json.dumps(keys))
     return out, keys
 
 
 def load(n, fixture, binary=BIN, tag=""):
     db = WORK / f"{n}{tag}.db"
+    if REUSE and db.exists():
+        return db, float("nan")
     for suffix in ("", "-wal", "-shm"):
         Path(f"{db}{suffix}").unlink(missing_ok=True)
     run([binary, "--db", db, "migrate"])
