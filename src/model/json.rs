@@ -1,0 +1,122 @@
+//! JSON objects held as their text: metadata and integration data.
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::value::RawValue;
+
+use super::abbreviate;
+
+/// A JSON object kept as its text, so nesting, number precision and unicode pass
+/// through untouched instead of being parsed and re-serialised.
+#[derive(Debug)]
+pub struct JsonObject(Box<RawValue>);
+
+impl JsonObject {
+    /// Deepest nesting of objects and arrays accepted (the object itself is level 1).
+    /// SQLite's JSON functions stop at 1000; nothing real comes near 64.
+    pub const MAX_DEPTH: usize = 64;
+
+    pub fn empty() -> Self {
+        Self::parse("{}").unwrap_or_else(|_| unreachable!("{{}} is an object"))
+    }
+
+    /// Checks that `text` is one well-formed JSON object.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let raw = RawValue::from_string(text.to_owned()).map_err(|e| e.to_string())?;
+        Self::from_raw(raw)
+    }
+
+    fn from_raw(raw: Box<RawValue>) -> Result<Self, String> {
+        if raw.get().starts_with('{') {
+            let depth = nesting_depth(raw.get());
+            if depth > Self::MAX_DEPTH {
+                return Err(format!(
+                    "nested {depth} levels deep; at most {} levels are allowed",
+                    Self::MAX_DEPTH
+                ));
+            }
+            Ok(Self(raw))
+        } else {
+            Err(format!(
+                "expected a JSON object, got {}",
+                abbreviate(raw.get())
+            ))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        self.0.get()
+    }
+}
+
+impl Clone for JsonObject {
+    fn clone(&self) -> Self {
+        Self(self.0.clone())
+    }
+}
+
+impl PartialEq for JsonObject {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Serialize for JsonObject {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for JsonObject {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = Box::<RawValue>::deserialize(d)?;
+        Self::from_raw(raw).map_err(serde::de::Error::custom)
+    }
+}
+
+/// How deeply objects and arrays nest in the JSON `text` (brackets inside strings do
+/// not count).
+fn nesting_depth(text: &str) -> usize {
+    let (mut depth, mut deepest) = (0usize, 0usize);
+    let (mut in_string, mut escaped) = (false, false);
+    for b in text.bytes() {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'{' | b'[' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_object_keeps_its_text_and_refuses_other_values() {
+        let text = r#"{"n":12345678901234567890123,"s":"Pérez ☕","a":[1,{"b":null}]}"#;
+        let obj = JsonObject::parse(text).unwrap();
+        assert_eq!(serde_json::to_string(&obj).unwrap(), text);
+        let deep = |levels: usize| format!("{}1{}", r#"{"a":"#.repeat(levels), "}".repeat(levels));
+        assert!(JsonObject::parse(&deep(JsonObject::MAX_DEPTH)).is_ok());
+        let err = JsonObject::parse(&deep(JsonObject::MAX_DEPTH + 1)).unwrap_err();
+        assert!(err.contains("at most 64 levels"), "{err}");
+        assert!(JsonObject::parse(r#"{"s":"[[[[{{{{\\"}"#).is_ok());
+        for bad in ["[]", "1", "null", "\"x\"", "{", ""] {
+            assert!(JsonObject::parse(bad).is_err(), "{bad:?} must be refused");
+        }
+    }
+}
