@@ -951,3 +951,38 @@ fn a_piece_common_in_another_client_still_finds_all_of_ours() {
     assert_eq!(ours, expected);
     assert!(none.is_empty());
 }
+
+#[test]
+fn the_demo_tells_a_consistent_story() {
+    let demo: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture_path("fixtures/demo.json")).unwrap())
+            .unwrap();
+    for c in demo["contacts"].as_array().unwrap() {
+        let created = c["created_at"].as_str().unwrap();
+        let name = c["name"].as_str().unwrap();
+        let messages = c["messages"].as_array().unwrap();
+        assert!(!messages.is_empty(), "{name} has no conversation");
+        let times: Vec<&str> = messages
+            .iter()
+            .map(|m| m["created_at"].as_str().unwrap())
+            .collect();
+        // All in UTC with milliseconds, so text order is time order.
+        assert!(
+            times.iter().all(|t| *t >= created),
+            "{name} wrote before they existed"
+        );
+        assert!(
+            times.windows(2).all(|w| w[0] <= w[1]),
+            "{name}'s messages are out of order"
+        );
+        if let Some(last) = c["last_message_at"].as_str() {
+            assert_eq!(Some(&last), times.last(), "{name}'s last message");
+        }
+        for t in c["tickets"].as_array().into_iter().flatten() {
+            assert!(
+                t["created_at"].as_str().unwrap() >= created,
+                "{name}'s ticket is older"
+            );
+        }
+    }
+}
