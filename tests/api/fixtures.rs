@@ -641,3 +641,22 @@ fn files_that_are_not_fixtures_fail_fast_and_big_ones_are_capped() {
     ])
     .assert_success();
 }
+
+#[test]
+fn an_unknown_key_is_refused_in_every_kind_of_record() {
+    let file = json!({"clients": [{
+        "id": "cccccccc-0000-4000-8000-000000000003", "name": "Tres",
+        "api_keys": [{"name": "k", "key": "fine-key", "scope": "all"}],
+        "pipelines": [{"id": "dddddddd-0000-4000-8000-000000000004", "name": "P",
+                       "stages": [{"id": "eeeeeeee-0000-4000-8000-000000000005", "name": "S",
+                                   "colour": "red"}]}]
+    }]});
+
+    assert_refused(
+        &file.to_string(),
+        &[
+            "bad.json: $.clients[0].api_keys[0].scope: unknown field `scope`, expected one of `name`, `key`",
+            "bad.json: $.clients[0].pipelines[0].stages[0].colour: unknown field `colour`",
+        ],
+    );
+}
