@@ -29,23 +29,14 @@ impl Rendered {
 /// 200 with the body, or 304 when `If-None-Match` names its tag. The data is real-time:
 /// clients may keep it but must revalidate.
 pub fn json(req: &HttpRequest, rendered: Rendered) -> HttpResponse {
-    json_with_status(req, rendered, actix_web::http::StatusCode::OK)
-}
-
-/// As `json`, with another success status (201 for writes); no 304 then.
-pub fn json_with_status(
-    req: &HttpRequest,
-    rendered: Rendered,
-    status: actix_web::http::StatusCode,
-) -> HttpResponse {
     let cache_control = HeaderValue::from_static("private, no-cache");
-    if status == actix_web::http::StatusCode::OK && is_fresh(req, &rendered.etag) {
+    if is_fresh(req, &rendered.etag) {
         return HttpResponse::NotModified()
             .insert_header((header::ETAG, rendered.etag))
             .insert_header((header::CACHE_CONTROL, cache_control))
             .finish();
     }
-    HttpResponse::build(status)
+    HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, mime_json()))
         .insert_header((header::ETAG, rendered.etag))
         .insert_header((header::CACHE_CONTROL, cache_control))
