@@ -16,6 +16,8 @@ pub enum ApiError {
     InvalidContactId,
     #[error("Contact not found")]
     ContactNotFound,
+    #[error("Ticket not found")]
+    TicketNotFound,
     /// Bad query parameters or body fields: one string per problem, each starting with
     /// the parameter's name; the envelope's `message` is then a list.
     #[error("{}", .0.join("; "))]
@@ -23,6 +25,15 @@ pub enum ApiError {
     /// A bad request the hosted API answers with one fixed sentence.
     #[error("{0}")]
     BadRequest(&'static str),
+    /// A body that is not JSON at all: one sentence saying where it breaks.
+    #[error("{0}")]
+    MalformedBody(String),
+    #[error("Content-Type must be application/json")]
+    UnsupportedMediaType,
+    /// Another connection (a fixture load in another process, say) held the write lock
+    /// past the busy timeout.
+    #[error("The database is busy; retry shortly")]
+    Busy,
     /// No route matches: worded as the hosted API words it.
     #[error("Cannot {method} {path}")]
     RouteNotFound { method: String, path: String },
@@ -44,6 +55,10 @@ pub enum ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
+        if e.is_busy() {
+            tracing::warn!(error = %e, "answered 503: the database stayed locked");
+            return Self::Busy;
+        }
         Self::Unexpected(e.into())
     }
 }
@@ -58,10 +73,15 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
-            Self::InvalidContactId | Self::Validation(_) | Self::BadRequest(_) => {
-                StatusCode::BAD_REQUEST
+            Self::InvalidContactId
+            | Self::Validation(_)
+            | Self::BadRequest(_)
+            | Self::MalformedBody(_) => StatusCode::BAD_REQUEST,
+            Self::ContactNotFound | Self::TicketNotFound | Self::RouteNotFound { .. } => {
+                StatusCode::NOT_FOUND
             }
-            Self::ContactNotFound | Self::RouteNotFound { .. } => StatusCode::NOT_FOUND,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::Busy => StatusCode::SERVICE_UNAVAILABLE,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::TooManyFailedAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::UriTooLong => StatusCode::URI_TOO_LONG,
@@ -81,6 +101,11 @@ impl ResponseError for ApiError {
                 response
                     .headers_mut()
                     .insert(header::ALLOW, HeaderValue::from_static(allow));
+            }
+            Self::Busy => {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(1));
             }
             Self::TooManyFailedAttempts { retry_after } => {
                 // Whole seconds, rounded up: never tell a client to come back too early.

@@ -3,6 +3,8 @@
 mod answer;
 mod auth;
 mod auth_limit;
+mod body;
+mod contact_metadata;
 mod contacts;
 mod error;
 mod limits;
@@ -12,6 +14,7 @@ mod ops;
 mod params;
 mod pipelines;
 mod request_context;
+mod tickets;
 mod worker;
 
 use std::net::SocketAddr;
@@ -53,6 +56,11 @@ fn configure(cfg: &mut web::ServiceConfig) {
         .service(get_or_head(contacts::SEARCH_ROUTE, contacts::search))
         .service(get_or_head(messages::ROUTE, messages::messages))
         .service(get_or_head(pipelines::ROUTE, pipelines::pipelines))
+        .service(post(
+            contact_metadata::ROUTE,
+            contact_metadata::update_metadata,
+        ))
+        .service(post(tickets::METADATA_ROUTE, tickets::update_metadata))
         .service(get_or_head("/healthz", ops::healthz))
         .service(get_or_head("/readyz", ops::readyz))
         .service(get_or_head("/metrics", ops::metrics))
@@ -74,14 +82,28 @@ where
         }))
 }
 
-/// CORS for browser dashboards on the given origins: reads only, with the headers the
-/// endpoint takes and the ones worth reading back.
+/// A resource that answers POST, and 405 with `Allow` to any other method.
+fn post<F, Args>(path: &str, handler: F) -> Resource
+where
+    F: Handler<Args> + Clone,
+    Args: FromRequest + 'static,
+    F::Output: Responder + 'static,
+{
+    web::resource(path)
+        .route(web::post().to(handler))
+        .default_service(web::to(|| async {
+            Err::<HttpResponse, _>(ApiError::MethodNotAllowed { allow: "POST" })
+        }))
+}
+
+/// CORS for browser dashboards on the given origins, with the headers the endpoints
+/// take and the ones worth reading back.
 fn cors(origins: &[String]) -> Cors {
     origins
         .iter()
         .fold(Cors::default(), |cors, origin| cors.allowed_origin(origin))
-        .allowed_methods(["GET", "HEAD"])
-        .allowed_headers(["x-api-key", "x-request-id", "if-none-match"])
+        .allowed_methods(["GET", "HEAD", "POST"])
+        .allowed_headers(["x-api-key", "x-request-id", "if-none-match", "content-type"])
         .expose_headers(["etag", "x-request-id"])
         .max_age(600)
 }
@@ -105,6 +127,7 @@ pub fn serve(
     ));
     let cors_origins = options.cors_origins.clone();
     let limits = web::Data::new(options.limits);
+    let writer = web::Data::new(store.start_writer()?);
     let mut server = HttpServer::new(move || {
         // Called once per worker thread: each worker gets a context of its own.
         App::new()
@@ -112,6 +135,7 @@ pub fn serve(
             .app_data(metrics.clone())
             .app_data(auth_limit.clone())
             .app_data(limits.clone())
+            .app_data(writer.clone())
             .configure(configure)
             .default_service(web::to(route_not_found))
             .wrap(Condition::new(

@@ -1,5 +1,8 @@
 //! JSON objects held as their text: metadata and integration data.
 
+use std::fmt;
+
+use serde::de::{MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::value::RawValue;
 
@@ -45,6 +48,36 @@ impl JsonObject {
 
     pub fn as_str(&self) -> &str {
         self.0.get()
+    }
+
+    /// The object's members, in order.
+    pub fn members(&self) -> Members {
+        serde_json::from_str(self.as_str())
+            .unwrap_or_else(|e| unreachable!("a JsonObject holds one well-formed object: {e}"))
+    }
+}
+
+/// A JSON object's members in their order, duplicates included, each value as its text.
+#[derive(Debug)]
+pub struct Members(pub Vec<(String, Box<RawValue>)>);
+
+impl<'de> Deserialize<'de> for Members {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct MembersVisitor;
+        impl<'de> Visitor<'de> for MembersVisitor {
+            type Value = Members;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Members, A::Error> {
+                let mut members = Vec::new();
+                while let Some(member) = map.next_entry::<String, Box<RawValue>>()? {
+                    members.push(member);
+                }
+                Ok(Members(members))
+            }
+        }
+        d.deserialize_map(MembersVisitor)
     }
 }
 

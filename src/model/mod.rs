@@ -11,10 +11,12 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use uuid::Uuid;
 
 mod json;
+mod metadata;
 mod queries;
 mod records;
 
-pub use json::JsonObject;
+pub use json::{JsonObject, Members};
+pub use metadata::{MAX_METADATA_BYTES, MergeError, MetadataPatch, TicketTarget, snake_case};
 
 pub use queries::{
     ContactListQuery, ContactSearch, CustomField, EntityType, ListOrder, MESSAGES_PER_PAGE,

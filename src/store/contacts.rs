@@ -1,12 +1,13 @@
-//! Reads of contacts: one with its tickets (`/info`), and the list and search summaries.
+//! Contacts: one with its tickets (`/info`), the list and search summaries, and the
+//! metadata write.
 
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Row};
 
-use super::Result;
+use super::{MetadataWrite, Result};
 use crate::model::{
     ClientId, Contact, ContactId, ContactInfo, ContactListQuery, ContactSearch, ContactSummary,
-    EntityType, ListOrder, SEARCH_LIMIT, Ticket, TicketRef,
+    EntityType, JsonObject, ListOrder, MetadataPatch, SEARCH_LIMIT, Ticket, TicketRef, Timestamp,
 };
 
 /// The contact's columns, in the order `contact_from_row` reads them (a macro, so that
@@ -65,6 +66,36 @@ pub(super) fn contact_exists(conn: &Connection, client: &ClientId, id: &ContactI
         "SELECT EXISTS (SELECT 1 FROM contacts WHERE id = ?1 AND client_id = ?2)",
     )?;
     Ok(stmt.query_row((id, client), |r| r.get(0))?)
+}
+
+/// Merges `patch` into the metadata of `client`'s contact `id` and stamps the contact
+/// as changed at `at`. An empty patch writes nothing (SPEC 7.5), not even the stamp.
+pub(super) fn update_metadata(
+    conn: &Connection,
+    client: &ClientId,
+    id: &ContactId,
+    patch: &MetadataPatch,
+    at: Timestamp,
+) -> Result<MetadataWrite> {
+    let mut read =
+        conn.prepare_cached("SELECT metadata FROM contacts WHERE id = ?1 AND client_id = ?2")?;
+    let Some(stored) = read
+        .query_row((id, client), |r| r.get::<_, JsonObject>(0))
+        .optional()?
+    else {
+        return Ok(MetadataWrite::ContactNotFound);
+    };
+    if patch.is_empty() {
+        return Ok(MetadataWrite::Written);
+    }
+    let merged = match stored.merged(patch) {
+        Ok(merged) => merged,
+        Err(refused) => return Ok(refused.into()),
+    };
+    let mut write =
+        conn.prepare_cached("UPDATE contacts SET metadata = ?2, updated_at = ?3 WHERE id = ?1")?;
+    write.execute((id, &merged, at))?;
+    Ok(MetadataWrite::Written)
 }
 
 /// The summaries of one page of `client`'s contacts that pass every filter of `query`.

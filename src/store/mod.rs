@@ -9,8 +9,11 @@ mod messages;
 pub mod migrations;
 mod pipelines;
 mod reader;
+mod tickets;
+mod writer;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use r2d2_sqlite::SqliteConnectionManager;
@@ -20,6 +23,7 @@ pub use api_keys::{ApiKeyRecord, Revocation};
 pub use fixture_writes::FixtureWriter;
 pub use maintenance::{Counts, Health, Readiness};
 pub use reader::Reader;
+pub use writer::{MetadataWrite, Writer};
 
 type Pool = r2d2::Pool<SqliteConnectionManager>;
 
@@ -62,10 +66,32 @@ pub enum StoreError {
         name: String,
         source: rusqlite::Error,
     },
+    #[error("cannot start the writer thread: {0}")]
+    StartWriter(#[source] std::io::Error),
+    #[error("the writer thread has stopped")]
+    WriterStopped,
+    #[error("a write panicked; it was rolled back")]
+    WritePanicked,
+    #[error("the write's transaction failed: {0}")]
+    Transaction(#[source] Arc<rusqlite::Error>),
     #[error("no pooled database connection: {0}")]
     Pool(#[from] r2d2::Error),
     #[error(transparent)]
     Sqlite(#[from] rusqlite::Error),
+}
+
+impl StoreError {
+    /// True when another connection held the write lock for longer than the busy
+    /// timeout: a moment of load (such as a fixture load in another process), not a
+    /// fault.
+    pub fn is_busy(&self) -> bool {
+        let sqlite = match self {
+            Self::Sqlite(e) => e,
+            Self::Transaction(e) => &**e,
+            _ => return false,
+        };
+        sqlite.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy)
+    }
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -81,6 +107,7 @@ pub struct StoreOptions {
 #[derive(Clone)]
 pub struct Store {
     pool: Pool,
+    path: PathBuf,
 }
 
 impl Store {
@@ -144,7 +171,10 @@ impl Store {
             .min_idle(Some(1))
             .connection_timeout(BUSY_TIMEOUT)
             .build(manager)?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            path: path.clone(),
+        })
     }
 
     fn conn(&self) -> Result<r2d2::PooledConnection<SqliteConnectionManager>> {
@@ -154,6 +184,14 @@ impl Store {
     /// A connection of its own for one HTTP worker thread, held for the worker's life.
     pub fn reader(&self) -> Result<Reader> {
         Ok(Reader::new(self.conn()?))
+    }
+
+    /// Starts the thread that runs the API's writes, on a connection of its own that
+    /// commits with `synchronous = FULL`: an acknowledged write is on disk.
+    pub fn start_writer(&self) -> Result<Writer> {
+        let conn = connect(&self.path, open_flags())?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        Writer::start(conn).map_err(StoreError::StartWriter)
     }
 
     /// True when no client has been stored yet: a new database.
