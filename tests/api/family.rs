@@ -171,19 +171,6 @@ fn list(server: &TestServer, query: &str) -> Vec<String> {
     ids(&server.get(&format!("{LIST}?{query}"), Some(KEY), &[]))
 }
 
-fn assert_problems(reply: &Reply, expected: &[&str]) {
-    assert_eq!(reply.status, 400, "{}", reply.body);
-    let body = reply.json();
-    assert_eq!(body["error"], "Bad Request");
-    let messages: Vec<&str> = body["message"]
-        .as_array()
-        .unwrap_or_else(|| panic!("message is not a list: {}", reply.body))
-        .iter()
-        .map(|m| m.as_str().unwrap())
-        .collect();
-    assert_eq!(messages, expected, "{}", reply.body);
-}
-
 #[test]
 fn a_summary_has_every_key_in_order_and_nothing_else() {
     let (_ws, server) = serve(&family());

@@ -303,6 +303,35 @@ impl TestServer {
             builder = builder.header(*name, *value);
         }
         let request = builder.body(()).expect("request");
+        self.send(request)
+    }
+
+    /// `POST path` with a body, an optional `Content-Type` and an optional key.
+    pub fn post(
+        &self,
+        path: &str,
+        key: Option<&str>,
+        content_type: Option<&str>,
+        body: &str,
+    ) -> Reply {
+        let mut builder = ureq::http::Request::builder()
+            .method("POST")
+            .uri(self.url(path));
+        if let Some(key) = key {
+            builder = builder.header("x-api-key", key);
+        }
+        if let Some(content_type) = content_type {
+            builder = builder.header("content-type", content_type);
+        }
+        self.send(builder.body(body.to_owned()).expect("request"))
+    }
+
+    /// `POST path` with a JSON body.
+    pub fn post_json(&self, path: &str, key: &str, body: &str) -> Reply {
+        self.post(path, Some(key), Some("application/json"), body)
+    }
+
+    fn send(&self, request: ureq::http::Request<impl ureq::AsSendBody>) -> Reply {
         let mut response = self.agent.run(request).expect("HTTP request");
         let body = response.body_mut().read_to_string().expect("body");
         Reply {
@@ -431,6 +460,20 @@ impl Reply {
         );
         assert_eq!(self.header("content-type"), Some("application/json"));
     }
+}
+
+/// Asserts a 400 whose envelope's `message` is this list of problems.
+pub fn assert_problems(reply: &Reply, expected: &[&str]) {
+    assert_eq!(reply.status, 400, "{}", reply.body);
+    let body = reply.json();
+    assert_eq!(body["error"], "Bad Request");
+    let messages: Vec<&str> = body["message"]
+        .as_array()
+        .unwrap_or_else(|| panic!("message is not a list: {}", reply.body))
+        .iter()
+        .map(|m| m.as_str().unwrap())
+        .collect();
+    assert_eq!(messages, expected, "{}", reply.body);
 }
 
 /// Asserts that `path` exists: a small guard for fixture paths given relative to the crate.

@@ -14,3 +14,4 @@ mod keys;
 mod limits;
 mod openapi;
 mod ops;
+mod writes;
