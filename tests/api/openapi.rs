@@ -10,6 +10,8 @@ const LIST: &str = "/api/public/contacts";
 const SEARCH: &str = "/api/public/contacts/search";
 const MESSAGES: &str = "/api/public/contact/v2/{aiContactId}/messages";
 const PIPELINE: &str = "/api/public/pipeline";
+const UPDATE_METADATA: &str = "/api/public/contact/{aiContactId}/update-metadata";
+const TICKET_METADATA: &str = "/api/public/ticket/metadata";
 
 struct Spec {
     doc: Value,
@@ -24,9 +26,9 @@ impl Spec {
         Self { doc }
     }
 
-    /// The documented response for `status` on `GET path`, with `$ref`s followed.
-    fn response(&self, path: &str, status: u16) -> &Value {
-        let mut response = &self.doc["paths"][path]["get"]["responses"][status.to_string()];
+    /// The documented response for `status` on `METHOD path`, with `$ref`s followed.
+    fn response(&self, path: &str, method: &str, status: u16) -> &Value {
+        let mut response = &self.doc["paths"][path][method]["responses"][status.to_string()];
         assert!(!response.is_null(), "{status} is not documented for {path}");
         if let Some(reference) = response["$ref"].as_str() {
             let name = reference.trim_start_matches("#/components/responses/");
@@ -37,7 +39,12 @@ impl Spec {
 
     /// Asserts that `reply` is what the document says `GET path` answers with.
     fn check(&self, path: &str, reply: &Reply) {
-        let response = self.response(path, reply.status);
+        self.check_method(path, "get", reply);
+    }
+
+    /// Asserts that `reply` is what the document says `METHOD path` answers with.
+    fn check_method(&self, path: &str, method: &str, reply: &Reply) {
+        let response = self.response(path, method, reply.status);
         let content = &response["content"];
         if content.is_null() {
             assert_eq!(
@@ -183,6 +190,57 @@ fn every_status_of_every_route_validates_against_the_document() {
     assert_eq!(cases[8].1.json()["total"], 2, "{}", cases[8].1.body);
     assert_eq!(cases[12].1.json()[0]["stages"][1]["name"], "Ganado");
 
+    // The writes.
+    let update = UPDATE_METADATA.replace("{aiContactId}", FULL_CONTACT);
+    let write = |path: &str, content_type: &str, body: &str| {
+        server.post(path, Some(KEY_A), Some(content_type), body)
+    };
+    let json = "application/json";
+    let ticket = |body: &str| write(TICKET_METADATA, json, body);
+    let contact = format!(r#"{{"ai_contact_id":"{FULL_CONTACT}","metadata":{{"a":"b"}}}}"#);
+    let writes = [
+        (UPDATE_METADATA, write(&update, json, r#"{"aB":1}"#), 201),
+        (UPDATE_METADATA, write(&update, json, "[]"), 400),
+        (UPDATE_METADATA, write(&update, json, "{"), 400),
+        (
+            UPDATE_METADATA,
+            write(&UPDATE_METADATA.replace("{aiContactId}", "x"), json, "{}"),
+            400,
+        ),
+        (
+            UPDATE_METADATA,
+            server.post(&update, None, Some(json), "{}"),
+            401,
+        ),
+        (
+            UPDATE_METADATA,
+            write(
+                &UPDATE_METADATA.replace("{aiContactId}", CONTACT_OF_B),
+                json,
+                "{}",
+            ),
+            404,
+        ),
+        (UPDATE_METADATA, server.get(&update, Some(KEY_A), &[]), 405),
+        (UPDATE_METADATA, write(&update, "text/plain", "{}"), 415),
+        (TICKET_METADATA, ticket(&contact), 201),
+        (TICKET_METADATA, ticket(r#"{"metadata":{}}"#), 400),
+        (
+            TICKET_METADATA,
+            ticket(&contact.replace("ai_contact_id", "ticket_id")),
+            404,
+        ),
+        (
+            TICKET_METADATA,
+            write(TICKET_METADATA, "text/plain", "{}"),
+            415,
+        ),
+    ];
+    for (path, reply, status) in &writes {
+        assert_eq!(reply.status, *status, "{path}: {}", reply.body);
+        spec.check_method(path, "post", reply);
+    }
+
     drop(server);
     let server = limited;
     // 500 and 503, from a database changed behind the server's back.
@@ -220,9 +278,11 @@ fn the_document_lists_exactly_the_routes_the_server_answers() {
         [
             "/api/public/contact/v2/{aiContactId}/messages",
             "/api/public/contact/{aiContactId}/info",
+            "/api/public/contact/{aiContactId}/update-metadata",
             "/api/public/contacts",
             "/api/public/contacts/search",
             "/api/public/pipeline",
+            "/api/public/ticket/metadata",
             "/healthz",
             "/metrics",
             "/openapi.json",
