@@ -38,6 +38,11 @@ FAMILY_SAMPLE = 20_000  # distinct requests per family route
 # Few connections: the family's figures are about each request's own time, not queueing.
 FAMILY_CONNECTIONS = 4
 BEFORE = os.environ.get("BENCH_BEFORE", "06c988f")
+# Writes (SPEC 7.5) to random contacts of the largest set: alone, and beside /info reads.
+WRITE_CONNECTIONS = 16
+READ_CONNECTIONS_BESIDE_WRITES = 16
+# The mixed run is noisy on 2 shared cores (±15 % run to run): it is repeated.
+WRITE_ROUNDS = int(os.environ.get("BENCH_WRITE_ROUNDS", "3"))
 # Reuse the fixture and database of an earlier run (no load figures then): for working
 # on the read path without waiting minutes for the load.
 REUSE = os.environ.get("BENCH_REUSE") == "1"
@@ -90,6 +95,30 @@ def load(n, fixture, binary=BIN, tag=""):
     return db, seconds
 
 
+# A CRM sync: the same few keys written again and again, so metadata does not grow.
+WRITE_LUA = """
+local targets = {}
+for line in io.lines("%(data)s") do
+  local path, key = line:match("^(%%S+)\t(%%S+)$")
+  targets[#targets + 1] = {path, key}
+end
+local n = #targets
+local counter = 0
+math.randomseed(%(seed)d)
+request = function()
+  local t = targets[math.random(1, n)]
+  counter = counter + 1
+  return wrk.format("POST", t[1], {["x-api-key"] = t[2], ["content-type"] = "application/json"},
+    string.format('{"crmStage":"stage-%%d","leadScore":%%d}', counter %% 7, counter))
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("RESULT %%d %%d %%d %%d %%d %%d\\n", summary.requests, summary.duration,
+    latency:percentile(50), latency:percentile(99), e.status, e.connect + e.read + e.write + e.timeout))
+end
+"""
+
+
 def family_targets(db, keys):
     """Requests for each family route, drawn at random from the loaded data."""
     rng = random.Random(11)
@@ -139,12 +168,12 @@ def targets(db, keys, known):
     return [(f"/api/public/contact/{cid}/info", keys[client]) for cid, client in rows]
 
 
-def lua_file(name, pairs):
+def lua_file(name, pairs, template=LUA):
     # Targets go in a data file: Lua refuses table literals of 100k entries.
     data = WORK / f"{name}.tsv"
     data.write_text("".join(f"{path}\t{key}\n" for path, key in pairs))
     path = WORK / f"{name}.lua"
-    path.write_text(LUA % {"data": data, "seed": 42})
+    path.write_text(template % {"data": data, "seed": 42})
     return path
 
 
@@ -175,8 +204,11 @@ def first_200(base, started, target):
             time.sleep(0.001)
 
 
-def wrk(url, lua, connections):
-    res = run(["wrk", "-t2", f"-c{connections}", f"-d{SECONDS}s", "-s", lua, url])
+def wrk(url, lua, connections, threads=2):
+    return wrk_result(run(["wrk", f"-t{threads}", f"-c{connections}", f"-d{SECONDS}s", "-s", lua, url]))
+
+
+def wrk_result(res):
     m = re.search(r"^RESULT (\d+) (\d+) (\d+) (\d+) (\d+) (\d+)$", res.stdout, re.M)
     if m is None:
         raise SystemExit(f"wrk gave no result:\n{res.stdout}\n{res.stderr}")
@@ -228,6 +260,10 @@ def bench_size(n):
             r.update(route=route, connections=FAMILY_CONNECTIONS)
             runs.append(r)
             peak_rss = max(peak_rss, rss_anon_mb(proc.pid))
+        writes = None
+        if n == max(SIZES):
+            writes = [bench_writes(base, n, known, found) for _ in range(WRITE_ROUNDS)]
+            peak_rss = max(peak_rss, rss_anon_mb(proc.pid))
     finally:
         proc.terminate()
         proc.wait()
@@ -240,7 +276,43 @@ def bench_size(n):
         "startup_ms": startup * 1000,
         "peak_rss_anon_mb": peak_rss,
         "runs": runs,
+        "writes": writes,
     }
+
+
+def bench_writes(base, n, known, reads_lua):
+    """update-metadata to random contacts: alone, then beside /info reads of random
+    contacts; /info alone just before, in the same run, as the baseline. One wrk thread
+    each, so the two generators take the same share of the cores as one did."""
+    writes_lua = lua_file(f"writes-{n}", [(p.replace("/info", "/update-metadata"), k)
+                                          for p, k in known], WRITE_LUA)
+    alone_w = wrk(base, writes_lua, WRITE_CONNECTIONS, threads=1)
+    alone_r = wrk(base, reads_lua, READ_CONNECTIONS_BESIDE_WRITES, threads=1)
+    cmd = ["wrk", "-t1", f"-d{SECONDS}s"]
+    writer = subprocess.Popen(cmd + [f"-c{WRITE_CONNECTIONS}", "-s", writes_lua, base],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    beside_r = wrk(base, reads_lua, READ_CONNECTIONS_BESIDE_WRITES, threads=1)
+    out, err = writer.communicate()
+    beside_w = wrk_result(subprocess.CompletedProcess(cmd, 0, out, err))
+    return {"writes_alone": alone_w, "reads_alone": alone_r,
+            "writes_beside_reads": beside_w, "reads_beside_writes": beside_r}
+
+
+def writes_table(results):
+    lines = ["| contacts | run | writes/s | write p50 ms | write p99 ms | /info req/s | /info p99 ms | /info vs alone | non-2xx |",
+             "|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for res in results:
+        for i, w in enumerate(res.get("writes") or [], start=1):
+            base = w["reads_alone"]["rps"]
+            rows = ((f"{i}: writes alone", w["writes_alone"], None),
+                    (f"{i}: reads alone", None, w["reads_alone"]),
+                    (f"{i}: writes + reads", w["writes_beside_reads"], w["reads_beside_writes"]))
+            for name, wr, rd in rows:
+                cells = [f"{wr['rps']:,.0f}", f"{wr['p50_ms']:.2f}", f"{wr['p99_ms']:.2f}"] if wr else ["", "", ""]
+                cells += [f"{rd['rps']:,.0f}", f"{rd['p99_ms']:.2f}", f"{rd['rps'] / base:.2f}"] if rd else ["", "", ""]
+                errors = sum(x["non_2xx"] + x["socket_errors"] for x in (wr, rd) if x)
+                lines.append(f"| {res['contacts']:,} | {name} | " + " | ".join(cells) + f" | {errors} |")
+    return "\n".join(lines)
 
 
 def bench_before(n):
@@ -323,6 +395,8 @@ def main():
     print(f"machine: {os.cpu_count()} cores, {cpu}; wrk -t2 -d{SECONDS}s on loopback, "
           f"server and wrk on the same cores")
     print(table(results))
+    print()
+    print(writes_table(results))
     if before:
         print()
         print(before_table(before, results))

@@ -251,14 +251,16 @@ fn open_flags() -> OpenFlags {
 /// Never run `ANALYZE` or `PRAGMA optimize` on these databases: the bundled SQLite is
 /// built with STAT4, and with its statistics present `prepare_cached` statements are
 /// re-prepared for every new bound value, which halves the endpoint's throughput.
+///
+/// No `mmap_size`: a memory map saved about 5 % of a read while nothing wrote, but a
+/// reader that sees a new commit unmaps the whole map (SQLite does so on any change)
+/// and faults its pages back in. With API writes a few thousand commits a second, that
+/// cost reads a quarter of their rate (BENCHMARKS.md, "Writes").
 fn configure_connection(conn: &mut Connection) -> rusqlite::Result<()> {
     conn.busy_timeout(BUSY_TIMEOUT)?;
     // temp_store: statement journals of upserts go to memory, not to a temp file.
-    // mmap_size: pages are read through a memory map rather than a read() and a copy
-    // each; the map is file-backed, so it costs page cache, not process memory.
     conn.execute_batch(
-        "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; PRAGMA temp_store = MEMORY;
-         PRAGMA mmap_size = 2147418112;",
+        "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; PRAGMA temp_store = MEMORY;",
     )
 }
 
