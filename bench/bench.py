@@ -39,7 +39,7 @@ FAMILY_SAMPLE = 20_000  # distinct requests per family route
 FAMILY_CONNECTIONS = 4
 BEFORE = os.environ.get("BENCH_BEFORE", "06c988f")
 # Writes (SPEC 7.5) to random contacts of the largest set: alone, and beside /info reads.
-WRITE_CONNECTIONS = 16
+WRITE_CONNECTIONS = (8, 16)
 READ_CONNECTIONS_BESIDE_WRITES = 16
 # The mixed run is noisy on 2 shared cores (±15 % run to run): it is repeated.
 WRITE_ROUNDS = int(os.environ.get("BENCH_WRITE_ROUNDS", "3"))
@@ -282,106 +282,41 @@ def bench_size(n):
 
 def bench_writes(base, n, known, reads_lua):
     """update-metadata to random contacts: alone, then beside /info reads of random
-    contacts; /info alone just before, in the same run, as the baseline. One wrk thread
-    each, so the two generators take the same share of the cores as one did."""
+    contacts at two write concurrencies; /info alone in the same round as the baseline.
+    One wrk thread per generator, so two generators take the share of the cores one
+    did."""
     writes_lua = lua_file(f"writes-{n}", [(p.replace("/info", "/update-metadata"), k)
                                           for p, k in known], WRITE_LUA)
-    alone_w = wrk(base, writes_lua, WRITE_CONNECTIONS, threads=1)
-    alone_r = wrk(base, reads_lua, READ_CONNECTIONS_BESIDE_WRITES, threads=1)
-    cmd = ["wrk", "-t1", f"-d{SECONDS}s"]
-    writer = subprocess.Popen(cmd + [f"-c{WRITE_CONNECTIONS}", "-s", writes_lua, base],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    beside_r = wrk(base, reads_lua, READ_CONNECTIONS_BESIDE_WRITES, threads=1)
-    out, err = writer.communicate()
-    beside_w = wrk_result(subprocess.CompletedProcess(cmd, 0, out, err))
-    return {"writes_alone": alone_w, "reads_alone": alone_r,
-            "writes_beside_reads": beside_w, "reads_beside_writes": beside_r}
+    result = {
+        "writes_alone": wrk(base, writes_lua, max(WRITE_CONNECTIONS), threads=1),
+        "reads_alone": wrk(base, reads_lua, READ_CONNECTIONS_BESIDE_WRITES, threads=1),
+        "mixed": [],
+    }
+    for connections in WRITE_CONNECTIONS:
+        cmd = ["wrk", "-t1", f"-c{connections}", f"-d{SECONDS}s", "-s", writes_lua, base]
+        writer = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        reads = wrk(base, reads_lua, READ_CONNECTIONS_BESIDE_WRITES, threads=1)
+        out, err = writer.communicate()
+        writes = wrk_result(subprocess.CompletedProcess(cmd, 0, out, err))
+        result["mixed"].append({"write_connections": connections, "writes": writes, "reads": reads})
+    return result
 
 
 def writes_table(results):
-    lines = ["| contacts | run | writes/s | write p50 ms | write p99 ms | /info req/s | /info p99 ms | /info vs alone | non-2xx |",
-             "|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = ["| contacts | round | run | writes/s | write p50 ms | write p99 ms | /info req/s | /info p99 ms | /info ÷ alone | non-2xx |",
+             "|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
     for res in results:
         for i, w in enumerate(res.get("writes") or [], start=1):
             base = w["reads_alone"]["rps"]
-            rows = ((f"{i}: writes alone", w["writes_alone"], None),
-                    (f"{i}: reads alone", None, w["reads_alone"]),
-                    (f"{i}: writes + reads", w["writes_beside_reads"], w["reads_beside_writes"]))
+            rows = [(f"writes alone, c{max(WRITE_CONNECTIONS)}", w["writes_alone"], None),
+                    (f"/info alone, c{READ_CONNECTIONS_BESIDE_WRITES}", None, w["reads_alone"])]
+            rows += [(f"writes c{m['write_connections']} + /info c{READ_CONNECTIONS_BESIDE_WRITES}",
+                      m["writes"], m["reads"]) for m in w["mixed"]]
             for name, wr, rd in rows:
                 cells = [f"{wr['rps']:,.0f}", f"{wr['p50_ms']:.2f}", f"{wr['p99_ms']:.2f}"] if wr else ["", "", ""]
                 cells += [f"{rd['rps']:,.0f}", f"{rd['p99_ms']:.2f}", f"{rd['rps'] / base:.2f}"] if rd else ["", "", ""]
                 errors = sum(x["non_2xx"] + x["socket_errors"] for x in (wr, rd) if x)
-                lines.append(f"| {res['contacts']:,} | {name} | " + " | ".join(cells) + f" | {errors} |")
-    return "\n".join(lines)
-
-
-def bench_before(n):
-    """/info and /healthz of the BEFORE revision, built beside this checkout."""
-    src, target = WORK / "before-src", WORK / "before-target"
-    if not src.exists():
-        run(["git", "-C", ROOT, "worktree", "add", "--detach", src, BEFORE])
-    env = dict(os.environ, CARGO_TARGET_DIR=str(target))
-    subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=src, env=env, check=True)
-    binary = target / "release" / "contactd"
-    fixture, keys = generate(n, binary, "-before")
-    db, _ = load(n, fixture, binary, "-before")
-    known = targets(db, keys, known=True)
-    health = lua_file(f"health-before-{n}", [("/healthz", "none")])
-    found = lua_file(f"found-before-{n}", known)
-    proc = subprocess.Popen([binary, "--db", db, "serve", "--bind", "127.0.0.1:0", "--no-demo"],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    try:
-        base = wait_listening(proc)
-        runs = []
-        for route, lua in (("/healthz", health), ("/info 200", found)):
-            r = wrk(base, lua, 64)
-            r.update(route=route, connections=64)
-            runs.append(r)
-    finally:
-        proc.terminate()
-        proc.wait()
-    return {"contacts": n, "revision": BEFORE, "runs": runs}
-
-
-def before_table(before, results):
-    now = next(r for r in results if r["contacts"] == before["contacts"])
-    def pick(runs, route):
-        return next(r for r in runs if r["route"] == route and r["connections"] == 64)
-    lines = ["| build | /healthz req/s | /info req/s | /info × /healthz | /info p99 ms |",
-             "|---|---:|---:|---:|---:|"]
-    for name, runs in ((f"before V2 ({before['revision']})", before["runs"]), ("this build", now["runs"])):
-        h, i = pick(runs, "/healthz"), pick(runs, "/info 200")
-        lines.append(f"| {name} | {h['rps']:,.0f} | {i['rps']:,.0f} | {i['rps'] / h['rps']:.2f} | {i['p99_ms']:.2f} |")
-    return "\n".join(lines)
-
-
-def table(results):
-    lines = [
-        "| contacts | route | conns | req/s | × /healthz | p50 ms | p99 ms | non-2xx | socket errors |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for res in results:
-        ceiling = {r["connections"]: r["rps"] for r in res["runs"] if r["route"] == "/healthz"}
-        for r in res["runs"]:
-            ratio = r["rps"] / ceiling.get(r["connections"], ceiling[64])
-            lines.append(
-                f"| {res['contacts']:,} | {r['route']} | {r['connections']} | {r['rps']:,.0f} | "
-                f"{ratio:.2f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['non_2xx']} | {r['socket_errors']} |")
-    lines += [
-        "",
-        "| contacts | fixture load | load rate | DB size | start → first 200 | peak RssAnon under load |",
-        "|---:|---:|---:|---:|---:|---:|",
-    ]
-    for res in results:
-        lines.append(
-            f"| {res['contacts']:,} | {res['load_seconds']:.1f} s | {res['load_rate']:,.0f} contacts/s | "
-            f"{res['db_mb']:,.0f} MiB | {res['startup_ms']:.0f} ms | {res['peak_rss_anon_mb']:.1f} MiB |")
-    if len(results) >= 2:
-        def info64(res):
-            return next(r["rps"] for r in res["runs"] if r["route"] == "/info 200" and r["connections"] == 64)
-        small, big = results[0], results[-1]
-        lines += ["", f"/info at {big['contacts']:,} ÷ at {small['contacts']:,} contacts (c=64): "
-                      f"{info64(big) / info64(small):.2f}"]
+                lines.append(f"| {res['contacts']:,} | {i} | {name} | " + " | ".join(cells) + f" | {errors} |")
     return "\n".join(lines)
 
 

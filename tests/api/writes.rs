@@ -726,3 +726,46 @@ fn a_killed_server_keeps_every_acknowledged_write() {
     }
     ws.run(&["check"]).assert_success();
 }
+
+/// Another process holds the write lock past the busy timeout (5 s): the write answers
+/// 503 with `Retry-After` and changes nothing, and reads answer at once meanwhile.
+#[test]
+fn a_write_that_cannot_get_the_lock_answers_503_and_reads_go_on() {
+    let (ws, server) = serve(&[]);
+    let before = info_text(&server, ANA);
+    let holder = rusqlite::Connection::open(ws.db()).unwrap();
+    holder.execute_batch("BEGIN IMMEDIATE;").unwrap();
+
+    let started = std::time::Instant::now();
+    let (write, read_took) = std::thread::scope(|scope| {
+        let write = scope.spawn(|| server.post_json(&update_path(ANA), KEY, r#"{"a":1}"#));
+        std::thread::sleep(Duration::from_millis(300));
+        let read_started = std::time::Instant::now();
+        let answer = server.raw(
+            format!(
+                "GET {} HTTP/1.1\r\nHost: t\r\nx-api-key: {KEY}\r\nconnection: close\r\n\r\n",
+                TestServer::info_path(ANA)
+            )
+            .as_bytes(),
+        );
+        assert!(answer.ends_with(&before), "{answer}");
+        let read_took = read_started.elapsed();
+        (write.join().unwrap(), read_took)
+    });
+
+    write.assert_error(503, "The database is busy; retry shortly");
+    assert_eq!(write.header("retry-after"), Some("1"));
+    assert!(
+        started.elapsed() >= Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        read_took < Duration::from_secs(1),
+        "a read waited {read_took:?}"
+    );
+    holder.execute_batch("ROLLBACK").unwrap();
+    assert_eq!(info_text(&server, ANA), before);
+    let retried = server.post_json(&update_path(ANA), KEY, r#"{"a":1}"#);
+    assert_eq!(retried.status, 201, "{}", retried.body);
+}
