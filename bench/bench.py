@@ -320,6 +320,76 @@ def writes_table(results):
     return "\n".join(lines)
 
 
+def bench_before(n):
+    """/info and /healthz of the BEFORE revision, built beside this checkout."""
+    src, target = WORK / "before-src", WORK / "before-target"
+    if not src.exists():
+        run(["git", "-C", ROOT, "worktree", "add", "--detach", src, BEFORE])
+    env = dict(os.environ, CARGO_TARGET_DIR=str(target))
+    subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=src, env=env, check=True)
+    binary = target / "release" / "contactd"
+    fixture, keys = generate(n, binary, "-before")
+    db, _ = load(n, fixture, binary, "-before")
+    known = targets(db, keys, known=True)
+    health = lua_file(f"health-before-{n}", [("/healthz", "none")])
+    found = lua_file(f"found-before-{n}", known)
+    proc = subprocess.Popen([binary, "--db", db, "serve", "--bind", "127.0.0.1:0", "--no-demo"],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        base = wait_listening(proc)
+        runs = []
+        for route, lua in (("/healthz", health), ("/info 200", found)):
+            r = wrk(base, lua, 64)
+            r.update(route=route, connections=64)
+            runs.append(r)
+    finally:
+        proc.terminate()
+        proc.wait()
+    return {"contacts": n, "revision": BEFORE, "runs": runs}
+
+
+def before_table(before, results):
+    now = next(r for r in results if r["contacts"] == before["contacts"])
+    def pick(runs, route):
+        return next(r for r in runs if r["route"] == route and r["connections"] == 64)
+    lines = ["| build | /healthz req/s | /info req/s | /info × /healthz | /info p99 ms |",
+             "|---|---:|---:|---:|---:|"]
+    for name, runs in ((f"before V2 ({before['revision']})", before["runs"]), ("this build", now["runs"])):
+        h, i = pick(runs, "/healthz"), pick(runs, "/info 200")
+        lines.append(f"| {name} | {h['rps']:,.0f} | {i['rps']:,.0f} | {i['rps'] / h['rps']:.2f} | {i['p99_ms']:.2f} |")
+    return "\n".join(lines)
+
+
+def table(results):
+    lines = [
+        "| contacts | route | conns | req/s | × /healthz | p50 ms | p99 ms | non-2xx | socket errors |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for res in results:
+        ceiling = {r["connections"]: r["rps"] for r in res["runs"] if r["route"] == "/healthz"}
+        for r in res["runs"]:
+            ratio = r["rps"] / ceiling.get(r["connections"], ceiling[64])
+            lines.append(
+                f"| {res['contacts']:,} | {r['route']} | {r['connections']} | {r['rps']:,.0f} | "
+                f"{ratio:.2f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['non_2xx']} | {r['socket_errors']} |")
+    lines += [
+        "",
+        "| contacts | fixture load | load rate | DB size | start → first 200 | peak RssAnon under load |",
+        "|---:|---:|---:|---:|---:|---:|",
+    ]
+    for res in results:
+        lines.append(
+            f"| {res['contacts']:,} | {res['load_seconds']:.1f} s | {res['load_rate']:,.0f} contacts/s | "
+            f"{res['db_mb']:,.0f} MiB | {res['startup_ms']:.0f} ms | {res['peak_rss_anon_mb']:.1f} MiB |")
+    if len(results) >= 2:
+        def info64(res):
+            return next(r["rps"] for r in res["runs"] if r["route"] == "/info 200" and r["connections"] == 64)
+        small, big = results[0], results[-1]
+        lines += ["", f"/info at {big['contacts']:,} ÷ at {small['contacts']:,} contacts (c=64): "
+                      f"{info64(big) / info64(small):.2f}"]
+    return "\n".join(lines)
+
+
 def main():
     WORK.mkdir(parents=True, exist_ok=True)
     cpu = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines()

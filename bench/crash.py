@@ -33,11 +33,21 @@ def run(*args):
 
 
 def snapshot(db):
+    """Every row of the tables a load writes; without `contacts.updated_at`, which a load
+    stamps with its own time (so two complete loads differ only there)."""
     conn = sqlite3.connect(db)
-    rows = {t: conn.execute(f"SELECT * FROM {t} ORDER BY 1").fetchall()
-            for t in ("clients", "api_keys", "contacts", "tickets")}
+    rows = {}
+    for table in ("clients", "api_keys", "contacts", "tickets", "pipelines", "stages", "messages"):
+        columns = [c[1] for c in conn.execute(f"PRAGMA table_info({table})")
+                   if (table, c[1]) != ("contacts", "updated_at")]
+        rows[table] = conn.execute(f"SELECT {', '.join(map(quote, columns))} FROM {table} ORDER BY 1, 2").fetchall()
     conn.close()
     return rows
+
+
+def quote(column):
+    return '"' + column.replace('"', '""') + '"'
+
 
 
 def main():
