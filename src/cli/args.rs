@@ -123,6 +123,17 @@ pub struct ServeArgs {
           default_value_t = false, default_missing_value = "true", value_parser = parse_bool)]
     pub no_demo: bool,
 
+    /// Do not serve the web console at `/` (it answers 404 like any unknown path).
+    /// The environment turns it off with CONTACTD_CONSOLE=false.
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_value_t = false,
+          default_missing_value = "true", value_parser = parse_bool)]
+    pub no_console: bool,
+
+    /// Serve the web console at `/` (on unless --no-console or CONTACTD_CONSOLE=false).
+    #[arg(long, env = "CONTACTD_CONSOLE", value_name = "BOOL", hide = true,
+          default_value_t = true, value_parser = parse_bool)]
+    pub console: bool,
+
     /// HTTP worker threads [default: one per CPU core, or one less than --pool-size].
     #[arg(long, env = "CONTACTD_WORKERS", value_name = "N",
           value_parser = clap::value_parser!(u16).range(1..=512))]

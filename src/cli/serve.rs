@@ -73,6 +73,7 @@ pub(super) fn serve(db: PathBuf, args: ServeArgs) -> anyhow::Result<()> {
             max_header_bytes: args.max_header_bytes as usize,
             max_body_bytes: args.max_body_bytes,
         },
+        console: args.console && !args.no_console,
     };
     let bind = args.bind.clone();
     actix_web::rt::System::new().block_on(async move {
@@ -94,6 +95,9 @@ pub(super) fn serve(db: PathBuf, args: ServeArgs) -> anyhow::Result<()> {
             note(format!(
                 "     curl -s -H 'x-api-key: {key}' 'http://{addr}/api/public/contacts?days=7'"
             ));
+        }
+        if let (true, Some(addr)) = (options.console, addrs.first()) {
+            note(format!("console: http://{}/", reachable(*addr)));
         }
         for addr in &addrs {
             note(format!("listening on http://{addr}"));

@@ -6,7 +6,7 @@ use actix_web::{HttpRequest, HttpResponse};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use super::error::{ApiError, mime_json};
+use super::error::ApiError;
 
 /// A 200 body as sent, with its tag.
 #[derive(Clone)]
@@ -18,18 +18,34 @@ pub struct Rendered {
 impl Rendered {
     pub fn of(value: &impl Serialize) -> Result<Self, ApiError> {
         let body = serde_json::to_vec(value).map_err(|e| ApiError::Unexpected(e.into()))?;
-        let etag = etag_of(&body);
         Ok(Self {
+            etag: etag_of(&body),
             body: body.into(),
-            etag,
         })
+    }
+
+    pub fn from_static(body: &'static [u8]) -> Self {
+        Self {
+            etag: etag_of(body),
+            body: Bytes::from_static(body),
+        }
     }
 }
 
 /// 200 with the body, or 304 when `If-None-Match` names its tag. The data is real-time:
 /// clients may keep it but must revalidate.
 pub fn json(req: &HttpRequest, rendered: Rendered) -> HttpResponse {
-    let cache_control = HeaderValue::from_static("private, no-cache");
+    with_type(req, rendered, "application/json", "private, no-cache")
+}
+
+/// 200 with the body as `content_type`, or 304 when `If-None-Match` names its tag.
+pub fn with_type(
+    req: &HttpRequest,
+    rendered: Rendered,
+    content_type: &'static str,
+    cache_control: &'static str,
+) -> HttpResponse {
+    let cache_control = HeaderValue::from_static(cache_control);
     if is_fresh(req, &rendered.etag) {
         return HttpResponse::NotModified()
             .insert_header((header::ETAG, rendered.etag))
@@ -37,7 +53,7 @@ pub fn json(req: &HttpRequest, rendered: Rendered) -> HttpResponse {
             .finish();
     }
     HttpResponse::Ok()
-        .insert_header((header::CONTENT_TYPE, mime_json()))
+        .insert_header((header::CONTENT_TYPE, HeaderValue::from_static(content_type)))
         .insert_header((header::ETAG, rendered.etag))
         .insert_header((header::CACHE_CONTROL, cache_control))
         .body(rendered.body)

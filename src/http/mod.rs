@@ -4,6 +4,7 @@ mod answer;
 mod auth;
 mod auth_limit;
 mod body;
+mod console;
 mod contact_metadata;
 mod contacts;
 mod error;
@@ -47,6 +48,8 @@ pub struct ServerOptions {
     /// Failed API-key attempts allowed per client address and minute; 0 for no limit.
     pub auth_failures_per_minute: u32,
     pub limits: RequestLimits,
+    /// Serve the web console at `/`.
+    pub console: bool,
 }
 
 /// Registers every route of the app.
@@ -128,6 +131,7 @@ pub fn serve(
     let cors_origins = options.cors_origins.clone();
     let limits = web::Data::new(options.limits);
     let writer = web::Data::new(store.start_writer()?);
+    let console = options.console;
     let mut server = HttpServer::new(move || {
         // Called once per worker thread: each worker gets a context of its own.
         App::new()
@@ -137,6 +141,11 @@ pub fn serve(
             .app_data(limits.clone())
             .app_data(writer.clone())
             .configure(configure)
+            .configure(|cfg| {
+                if console {
+                    console::routes(cfg);
+                }
+            })
             .default_service(web::to(route_not_found))
             .wrap(Condition::new(
                 !cors_origins.is_empty(),

@@ -4,6 +4,7 @@
 mod cache;
 mod cli;
 mod commands;
+mod console;
 mod endpoint;
 mod family;
 mod faults;

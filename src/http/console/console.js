@@ -1,0 +1,400 @@
+// contactd console: plain JS over the public API (SPEC 9). No framework, no build step,
+// nothing fetched from elsewhere. Every value from the API reaches the page through
+// textContent, never as HTML.
+'use strict';
+
+const KEY_STORAGE = 'contactd.apiKey';
+const PAGE_SIZE = 20;
+const MESSAGES_PER_PAGE = 50;
+
+const state = { contacts: [], page: 1, source: '', asked: 0 };
+
+const $ = (selector) => document.querySelector(selector);
+
+/** An element with attributes (`class`, `title`, `href`, on* handlers…) and children. */
+function el(tag, attributes = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attributes)) {
+    if (value === undefined || value === null || value === false) continue;
+    if (name.startsWith('on')) node.addEventListener(name.slice(2), value);
+    else node.setAttribute(name, value === true ? '' : value);
+  }
+  for (const child of children.flat()) {
+    if (child === null || child === undefined || child === false) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+}
+
+class ApiError extends Error {
+  constructor(status, message) {
+    super(message);
+    this.status = status;
+  }
+}
+
+/** Calls the API with the tab's key; throws an ApiError worded for a person. */
+async function api(path, options = {}) {
+  const key = sessionStorage.getItem(KEY_STORAGE) || '';
+  let response;
+  try {
+    response = await fetch(path, {
+      ...options,
+      headers: { 'x-api-key': key, ...(options.headers || {}) },
+    });
+  } catch (e) {
+    throw new ApiError(0, 'Could not reach contactd: the server may be stopped or the network down. Try again once it is back.');
+  }
+  let body = null;
+  try {
+    body = await response.json();
+  } catch (e) {
+    body = null;
+  }
+  if (!response.ok) {
+    if (response.status === 401) {
+      throw new ApiError(401, 'The API key was refused: it is unknown or has been revoked.');
+    }
+    if (response.status === 429) {
+      throw new ApiError(429, 'Too many refused keys from this address; wait a minute and try again.');
+    }
+    const message = body && body.message !== undefined
+      ? [].concat(body.message).join('; ')
+      : `${response.status} ${response.statusText}`;
+    throw new ApiError(response.status, message);
+  }
+  return body;
+}
+
+// ---- showing things -------------------------------------------------------------
+
+function show(view) {
+  for (const id of ['key-view', 'list-view', 'card-view']) $(`#${id}`).hidden = id !== view;
+  const signedIn = Boolean(sessionStorage.getItem(KEY_STORAGE));
+  $('#forget').hidden = !signedIn;
+  $('#who').textContent = signedIn ? 'key in this tab' : '';
+}
+
+function notice(message) {
+  const box = $('#notice');
+  box.textContent = message || '';
+  box.hidden = !message;
+}
+
+/** "3 min ago", "in 2 h", with the exact time on hover. */
+function when(iso) {
+  if (!iso) return el('span', { class: 'muted' }, 'never');
+  const then = new Date(iso);
+  const seconds = Math.round((then.getTime() - Date.now()) / 1000);
+  const steps = [[60, 'second', 1], [3600, 'minute', 60], [86400, 'hour', 3600],
+    [86400 * 30, 'day', 86400], [86400 * 365, 'month', 86400 * 30], [Infinity, 'year', 86400 * 365]];
+  const [, unit, size] = steps.find(([limit]) => Math.abs(seconds) < limit);
+  const text = new Intl.RelativeTimeFormat('en', { numeric: 'auto', style: 'short' })
+    .format(Math.round(seconds / size), unit);
+  return el('time', { datetime: iso, title: `${iso} (${then.toLocaleString()})` }, text);
+}
+
+function badge(kind, value) {
+  return el('span', { class: `badge badge-${kind} badge-${String(value).toLowerCase()}` }, value);
+}
+
+/** A JSON value as something readable: objects and arrays as nested tables. */
+function valueView(value) {
+  if (value === null) return el('span', { class: 'muted' }, 'null');
+  if (Array.isArray(value)) {
+    if (value.length === 0) return el('span', { class: 'muted' }, '[] (empty list)');
+    return el('ol', { class: 'json-list' }, value.map((item) => el('li', {}, valueView(item))));
+  }
+  if (typeof value === 'object') return table(value);
+  if (typeof value === 'string') return el('span', { class: 'json-string' }, value);
+  return el('span', { class: 'json-scalar' }, JSON.stringify(value));
+}
+
+function table(object, emptyText = '{} (empty)') {
+  const keys = Object.keys(object || {});
+  if (keys.length === 0) return el('p', { class: 'muted' }, emptyText);
+  return el('table', { class: 'kv' },
+    el('tbody', {}, keys.map((key) => el('tr', {}, el('th', { scope: 'row' }, key),
+      el('td', {}, valueView(object[key]))))));
+}
+
+// ---- the key --------------------------------------------------------------------
+
+async function openWithKey(event) {
+  event.preventDefault();
+  const key = $('#key').value.trim();
+  const error = $('#key-error');
+  error.hidden = true;
+  sessionStorage.setItem(KEY_STORAGE, key);
+  try {
+    await api('/api/public/pipeline');
+  } catch (e) {
+    sessionStorage.removeItem(KEY_STORAGE);
+    error.textContent = e.message;
+    error.hidden = false;
+    return;
+  }
+  $('#key').value = '';
+  location.hash = '#/';
+  route();
+}
+
+function forgetKey() {
+  sessionStorage.removeItem(KEY_STORAGE);
+  state.contacts = [];
+  location.hash = '#/';
+  route();
+}
+
+// ---- the list -------------------------------------------------------------------
+
+async function loadList(event) {
+  if (event) event.preventDefault();
+  const status = $('#list-status');
+  const text = $('#q').value.trim();
+  let path;
+  if (text) {
+    const params = new URLSearchParams({ email: text });
+    if (/\d/.test(text)) params.set('phone', text);
+    path = `/api/public/contacts/search?${params}`;
+  } else {
+    path = `/api/public/contacts?days=${$('#period').value}&limit=1000`;
+  }
+  status.textContent = 'Loading…';
+  const asked = ++state.asked;
+  try {
+    const all = await api(path);
+    // A later question was asked meanwhile: its answer is the one to show.
+    if (asked !== state.asked) return;
+    const platform = $('#platform').value;
+    const chat = $('#status').value;
+    state.contacts = all.filter((c) => (!platform || c.platform === platform)
+      && (!chat || c.chat_status === chat));
+    state.source = text ? `matching “${text}”` : `with messages in the last ${$('#period').value} days`;
+    state.page = 1;
+    notice('');
+  } catch (e) {
+    if (asked !== state.asked) return;
+    state.contacts = [];
+    status.textContent = '';
+    if (e.status === 401) return refused(e);
+    notice(e.message);
+  }
+  renderList();
+}
+
+function renderList() {
+  const list = $('#contacts');
+  const pages = Math.max(1, Math.ceil(state.contacts.length / PAGE_SIZE));
+  state.page = Math.min(state.page, pages);
+  const shown = state.contacts.slice((state.page - 1) * PAGE_SIZE, state.page * PAGE_SIZE);
+  list.replaceChildren(...shown.map((c) => el('li', {},
+    el('a', { href: `#/contact/${c.id}`, class: 'contact' },
+      el('span', { class: 'contact-name' }, c.name),
+      el('span', { class: 'contact-badges' }, badge('platform', c.platform), badge('status', c.chat_status),
+        c.is_chat_read ? null : badge('flag', 'unread'), c.blocked ? badge('flag', 'blocked') : null),
+      el('span', { class: 'contact-reach' }, [c.phone, c.email].filter(Boolean).join(' · ') || 'no phone or email'),
+      el('span', { class: 'contact-when' }, 'last message ', when(c.last_message_at))))));
+  const count = state.contacts.length;
+  $('#list-status').textContent = count === 0
+    ? `No contacts ${state.source || ''} pass these filters.`
+    : `${count} contact${count === 1 ? '' : 's'} ${state.source}; page ${state.page} of ${pages}.`;
+  $('#page').textContent = `${state.page} / ${pages}`;
+  $('#prev').disabled = state.page <= 1;
+  $('#next').disabled = state.page >= pages;
+}
+
+function turnPage(step) {
+  state.page += step;
+  renderList();
+  $('#contacts').focus();
+}
+
+// ---- the card -------------------------------------------------------------------
+
+async function loadCard(id) {
+  const view = $('#card-view');
+  view.replaceChildren(el('p', { class: 'status', role: 'status' }, 'Loading the contact…'));
+  let contact;
+  try {
+    contact = await api(`/api/public/contact/${encodeURIComponent(id)}/info`);
+    notice('');
+  } catch (e) {
+    if (e.status === 401) return refused(e);
+    view.replaceChildren(back(), el('p', { class: 'error', role: 'alert' },
+      e.status === 404 ? 'This key has no such contact.' : e.message));
+    return;
+  }
+  view.replaceChildren(
+    back(),
+    el('article', { class: 'card' },
+      el('header', { class: 'card-head' },
+        el('h1', { tabindex: '-1' }, contact.name),
+        el('p', { class: 'contact-badges' }, badge('platform', contact.platform),
+          badge('status', contact.chat_status), contact.is_chat_read ? badge('flag', 'read') : badge('flag', 'unread'),
+          contact.blocked ? badge('flag', 'blocked') : null)),
+      el('dl', { class: 'facts' },
+        fact('Email', contact.email), fact('Phone', contact.phone),
+        fact('Created', when(contact.created_at)), fact('Last message', when(contact.last_message_at)),
+        fact('Last message text', contact.last_message_content),
+        fact('Contact id', el('code', {}, contact.id)), fact('Customer id', el('code', {}, contact.ai_customer_id)),
+        fact('Default stage', contact.default_stage_id)),
+      el('h2', {}, 'Tickets'),
+      el('div', { class: 'tickets' },
+        ticket('Active ticket', contact.active_ticket),
+        ticket('Last closed ticket', contact.last_closed_ticket)),
+      el('h2', {}, 'Metadata'),
+      el('div', { id: 'metadata' }, table(contact.metadata, 'No metadata yet.')),
+      editor(contact.id),
+      el('h2', {}, 'Integration data'),
+      contact.current_integration_data === null
+        ? el('p', { class: 'muted' }, 'No integration data.')
+        : table(contact.current_integration_data),
+      el('h2', {}, 'Conversation'),
+      el('div', { id: 'conversation' })));
+  view.querySelector('h1').focus();
+  loadMessages(contact.id, null);
+}
+
+function back() {
+  return el('p', {}, el('a', { href: '#/', class: 'back' }, '← All contacts'));
+}
+
+function fact(label, value) {
+  return [el('dt', {}, label), el('dd', {}, value === null || value === undefined || value === ''
+    ? el('span', { class: 'muted' }, '—') : value)];
+}
+
+function ticket(title, t) {
+  if (!t) return el('section', { class: 'ticket empty' }, el('h3', {}, title), el('p', { class: 'muted' }, 'None.'));
+  return el('section', { class: 'ticket' },
+    el('h3', {}, title, ' ', badge('ticket', t.status)),
+    el('dl', { class: 'facts' },
+      fact('Summary', t.ticket_summary), fact('Opened', when(t.created_at)), fact('Updated', when(t.updated_at)),
+      fact('Ticket id', el('code', {}, t.id))),
+    el('h4', {}, 'Ticket metadata'),
+    table(t.metadata, 'No metadata.'));
+}
+
+/** The conversation, 50 messages a page; starts at the newest page. */
+async function loadMessages(id, page) {
+  const box = $('#conversation');
+  if (!box) return;
+  box.replaceChildren(el('p', { class: 'status', role: 'status' }, 'Loading the conversation…'));
+  let answer;
+  try {
+    answer = await api(`/api/public/contact/v2/${id}/messages?page=${page || 1}`);
+    const last = Math.max(1, Math.ceil(answer.total / MESSAGES_PER_PAGE));
+    if (page === null && last > 1) return loadMessages(id, last);
+  } catch (e) {
+    if (e.status === 401) return refused(e);
+    box.replaceChildren(el('p', { class: 'error', role: 'alert' }, e.message));
+    return;
+  }
+  const pages = Math.max(1, Math.ceil(answer.total / MESSAGES_PER_PAGE));
+  if (answer.total === 0) {
+    box.replaceChildren(el('p', { class: 'muted' }, 'No messages.'));
+    return;
+  }
+  box.replaceChildren(
+    el('nav', { class: 'pager', 'aria-label': 'Pages of the conversation' },
+      el('button', { type: 'button', id: 'older', disabled: answer.page <= 1, onclick: () => loadMessages(id, answer.page - 1) }, 'Older'),
+      el('span', {}, `Page ${answer.page} of ${pages} · ${answer.total} messages`),
+      el('button', { type: 'button', id: 'newer', disabled: !answer.hasMore, onclick: () => loadMessages(id, answer.page + 1) }, 'Newer')),
+    el('ol', { class: 'messages' }, answer.messages.map((m) => el('li', { class: `message ${m.direction.toLowerCase()}` },
+      el('p', { class: 'message-meta' }, m.direction === 'INBOUND' ? 'from contact' : 'to contact', ' · ',
+        when(m.created_at), ' · ', m.type, ' · ', m.status),
+      m.body ? el('p', { class: 'message-body' }, m.body) : el('p', { class: 'muted' }, `(${m.type} without text)`),
+      m.media_url ? el('p', { class: 'message-media' }, 'media: ', el('code', {}, m.media_url)) : null))));
+}
+
+function editor(id) {
+  const rows = el('div', { class: 'rows' });
+  const addRow = (key = '', value = '') => rows.append(el('div', { class: 'row' },
+    el('label', {}, 'Key', el('input', { class: 'edit-key', value: key, autocomplete: 'off' })),
+    el('label', {}, 'Value', el('input', { class: 'edit-value', value, autocomplete: 'off' }))));
+  addRow();
+  const result = el('p', { class: 'status', role: 'status', id: 'edit-result' });
+  const save = async (event) => {
+    event.preventDefault();
+    const body = {};
+    for (const row of rows.querySelectorAll('.row')) {
+      const key = row.querySelector('.edit-key').value;
+      const raw = row.querySelector('.edit-value').value;
+      if (!key.trim()) continue;
+      body[key] = parseValue(raw);
+    }
+    result.className = 'status';
+    result.textContent = 'Saving…';
+    try {
+      const written = await api(`/api/public/contact/${id}/update-metadata`, {
+        method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      result.textContent = written.length === 0 ? 'Nothing to write.'
+        : `Stored as: ${written.map((w) => w.key).join(', ')}.`;
+      const fresh = await api(`/api/public/contact/${id}/info`);
+      $('#metadata').replaceChildren(table(fresh.metadata, 'No metadata yet.'));
+      rows.replaceChildren();
+      addRow();
+    } catch (e) {
+      if (e.status === 401) return refused(e);
+      result.className = 'error';
+      result.textContent = `Not saved: ${e.message}`;
+    }
+  };
+  return el('form', { class: 'editor panel', id: 'editor', onsubmit: save },
+    el('h3', {}, 'Write metadata'),
+    el('p', { class: 'hint' }, 'Keys are stored in snake_case (companyName → company_name). Values are read as JSON when they parse (42, true, null, {"a":1}), else as text.'),
+    rows,
+    el('p', { class: 'actions' },
+      el('button', { type: 'button', class: 'quiet', onclick: () => addRow() }, 'Add a key'),
+      el('button', { type: 'submit' }, 'Save')),
+    result);
+}
+
+function parseValue(raw) {
+  try {
+    return JSON.parse(raw);
+  } catch (e) {
+    return raw;
+  }
+}
+
+// ---- routing --------------------------------------------------------------------
+
+function refused(error) {
+  sessionStorage.removeItem(KEY_STORAGE);
+  show('key-view');
+  const box = $('#key-error');
+  box.textContent = error.message;
+  box.hidden = false;
+  $('#key').focus();
+}
+
+function route() {
+  if (!sessionStorage.getItem(KEY_STORAGE)) {
+    show('key-view');
+    $('#key').focus();
+    return;
+  }
+  const match = location.hash.match(/^#\/contact\/([0-9A-Fa-f-]{36})$/);
+  if (match) {
+    show('card-view');
+    loadCard(match[1]);
+  } else {
+    show('list-view');
+    if (state.contacts.length === 0) loadList();
+    else renderList();
+  }
+}
+
+document.addEventListener('DOMContentLoaded', () => {
+  $('#key-form').addEventListener('submit', openWithKey);
+  $('#forget').addEventListener('click', forgetKey);
+  $('#filters').addEventListener('submit', loadList);
+  for (const id of ['#period', '#platform', '#status']) $(id).addEventListener('change', loadList);
+  $('#prev').addEventListener('click', () => turnPage(-1));
+  $('#next').addEventListener('click', () => turnPage(1));
+  $('#contacts').setAttribute('tabindex', '-1');
+  window.addEventListener('hashchange', route);
+  route();
+});

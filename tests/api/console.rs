@@ -1,0 +1,483 @@
+//! The web console (SPEC 9): served compiled in, with a policy that allows nothing from
+//! elsewhere (plain tests), and used in a real browser, headless Chromium driven over
+//! WebDriver (ignored where chromium and chromium-driver are missing; `.ci/run`
+//! installs both and runs them).
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+const DEMO_KEY: &str = "demo-key-1";
+/// The demo's richest contact: two pages of conversation, both tickets, nested metadata.
+const SOREN: &str = "c851da52-2a6d-4488-887e-2e66d94b1d14";
+
+#[test]
+fn the_console_is_served_compiled_in_with_a_strict_policy() {
+    let ws = Workspace::new();
+    let server = ws.serve(&[]);
+    assert!(
+        server
+            .banner
+            .contains(&format!("console: {}/", server.base_url)),
+        "{:?}",
+        server.banner
+    );
+
+    for (path, content_type) in [
+        ("/", "text/html; charset=utf-8"),
+        ("/console.js", "text/javascript; charset=utf-8"),
+        ("/console.css", "text/css; charset=utf-8"),
+    ] {
+        let reply = server.get(path, None, &[]);
+        assert_eq!(reply.status, 200, "{path}");
+        assert_eq!(reply.header("content-type"), Some(content_type), "{path}");
+        assert_eq!(reply.header("cache-control"), Some("no-cache"));
+        assert_eq!(reply.header("x-content-type-options"), Some("nosniff"));
+        let policy = reply.header("content-security-policy").unwrap();
+        assert!(
+            policy.starts_with("default-src 'none'; script-src 'self';"),
+            "{policy}"
+        );
+        assert!(!policy.contains("unsafe"), "{policy}");
+        // Nothing is fetched from elsewhere: no absolute URL in any of the files.
+        assert!(!reply.body.contains("http://"), "{path}");
+        assert!(!reply.body.contains("https://"), "{path}");
+        let etag = reply.header("etag").unwrap();
+        let again = server.get(path, None, &[("if-none-match", etag)]);
+        assert_eq!((again.status, again.body.as_str()), (304, ""), "{path}");
+    }
+    let page = server.get("/", None, &[]).body;
+    assert!(page.contains(r#"<script src="/console.js" defer></script>"#));
+    assert!(
+        !page.contains("<script>"),
+        "no inline script: the policy would block it"
+    );
+    assert!(
+        !page.contains("style="),
+        "no inline style: the policy would block it"
+    );
+    let head = server.request("HEAD", "/", None, &[]);
+    assert_eq!((head.status, head.body.as_str()), (200, ""));
+}
+
+#[test]
+fn no_console_turns_the_page_into_the_404_envelope() {
+    let ws = Workspace::new();
+    for (args, env) in [
+        (&["--no-console"][..], &[][..]),
+        (&[][..], &[("CONTACTD_CONSOLE", "false")][..]),
+    ] {
+        let server = TestServer::start_with_env(&ws, args, env);
+        server.get("/", None, &[]).assert_error(404, "Cannot GET /");
+        server
+            .get("/console.js", None, &[])
+            .assert_error(404, "Cannot GET /console.js");
+        assert!(
+            !server.banner.iter().any(|l| l.starts_with("console:")),
+            "{:?}",
+            server.banner
+        );
+        assert_eq!(
+            server.info(SOREN, Some(DEMO_KEY)).status,
+            200,
+            "the API stays"
+        );
+    }
+}
+
+// ---- in a real browser ----------------------------------------------------------
+
+/// `chromedriver` on a free port, stopped when dropped.
+struct Driver {
+    child: Child,
+    url: String,
+}
+
+impl Driver {
+    fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let binary = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into());
+        let child = Command::new(&binary)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("cannot start {binary} (apt-get install chromium-driver): {e}")
+            });
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "chromedriver did not listen");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Self {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        }
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Screenshots of each view, kept as test artefacts in `target/console-screenshots/`.
+fn screenshot_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .expect("target/")
+        .join("console-screenshots");
+    std::fs::create_dir_all(&dir).expect("screenshot folder");
+    dir
+}
+
+struct Browser {
+    client: Client,
+    shots: PathBuf,
+}
+
+impl Browser {
+    async fn open(driver: &Driver) -> Self {
+        let binary = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+        let mut capabilities = serde_json::Map::new();
+        capabilities.insert(
+            "goog:chromeOptions".into(),
+            json!({"binary": binary, "args": [
+                "--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+                "--window-size=1280,900", "--lang=en-US"]}),
+        );
+        let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(capabilities)
+            .connect(&driver.url)
+            .await
+            .expect("a WebDriver session");
+        Self {
+            client,
+            shots: screenshot_dir(),
+        }
+    }
+
+    async fn shot(&self, name: &str) {
+        let png = self.client.screenshot().await.expect("screenshot");
+        std::fs::write(self.shots.join(name), png).expect("write screenshot");
+    }
+
+    async fn text(&self, css: &str) -> String {
+        let element = self
+            .client
+            .wait()
+            .at_most(Duration::from_secs(10))
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{css}: {e}"));
+        element.text().await.expect("text")
+    }
+
+    /// Waits until the text of `css` passes `test`, and returns it.
+    async fn text_until(&self, css: &str, test: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let text = match self.client.find(Locator::Css(css)).await {
+                Ok(element) => element.text().await.unwrap_or_default(),
+                Err(_) => String::new(),
+            };
+            if test(&text) {
+                return text;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{css} never passed; last text: {text:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn texts(&self, css: &str) -> Vec<String> {
+        let mut texts = Vec::new();
+        for element in self
+            .client
+            .find_all(Locator::Css(css))
+            .await
+            .expect("find_all")
+        {
+            texts.push(element.text().await.expect("text"));
+        }
+        texts
+    }
+
+    async fn type_into(&self, css: &str, text: &str) {
+        let input = self.client.find(Locator::Css(css)).await.expect(css);
+        input.clear().await.expect("clear");
+        input.send_keys(text).await.expect("type");
+    }
+
+    async fn click(&self, css: &str) {
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{css}: {e}"))
+            .click()
+            .await
+            .expect("click");
+    }
+
+    async fn script(&self, code: &str) -> Value {
+        self.client.execute(code, vec![]).await.expect("script")
+    }
+}
+
+fn api(server: &TestServer, path: &str) -> Value {
+    let reply = server.get(path, Some(DEMO_KEY), &[]);
+    assert_eq!(reply.status, 200, "{path}: {}", reply.body);
+    reply.json()
+}
+
+#[test]
+#[ignore = "needs chromium and chromium-driver"]
+fn the_console_in_a_real_browser() {
+    let ws = Workspace::new();
+    let server = ws.serve(&[]);
+    let driver = Driver::start();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async move {
+        let browser = Browser::open(&driver).await;
+        let result = use_the_console(&browser, server).await;
+        let _ = browser.client.close().await;
+        result
+    });
+}
+
+async fn use_the_console(b: &Browser, server: TestServer) {
+    b.client
+        .goto(&format!("{}/", server.base_url))
+        .await
+        .unwrap();
+
+    // A wrong key is refused in words, and nothing else shows.
+    b.type_into("#key", "not-a-key").await;
+    b.click("#key-form button[type=submit]").await;
+    let refused = b.text_until("#key-error", |t| !t.is_empty()).await;
+    assert_eq!(
+        refused,
+        "The API key was refused: it is unknown or has been revoked."
+    );
+    b.shot("1-wrong-key.png").await;
+    let stored = b
+        .script("return sessionStorage.getItem('contactd.apiKey')")
+        .await;
+    assert_eq!(stored, Value::Null, "a refused key is not kept");
+
+    // The demo key opens the list: as many contacts as the API lists.
+    b.type_into("#key", DEMO_KEY).await;
+    b.click("#key-form button[type=submit]").await;
+    let listed = api(&server, "/api/public/contacts?days=365&limit=1000");
+    let all = listed.as_array().unwrap();
+    let status = b.text_until("#list-status", |t| t.contains("page 1")).await;
+    assert!(
+        status.starts_with(&format!("{} contacts ", all.len())),
+        "{status}"
+    );
+    assert_eq!(b.texts("#contacts li").await.len(), all.len().min(20));
+    assert!(
+        !b.client
+            .current_url()
+            .await
+            .unwrap()
+            .as_str()
+            .contains(DEMO_KEY)
+    );
+    b.shot("2-list.png").await;
+
+    // The channel filter keeps exactly the API's contacts of that channel.
+    let tiktok = all.iter().filter(|c| c["platform"] == "tiktok").count();
+    b.client
+        .find(Locator::Css("#platform"))
+        .await
+        .unwrap()
+        .select_by_value("tiktok")
+        .await
+        .unwrap();
+    let status = b
+        .text_until("#list-status", |t| {
+            t.starts_with(&format!("{tiktok} contact"))
+        })
+        .await;
+    assert!(status.contains("page 1 of 1"), "{status}");
+    let badges = b.texts("#contacts .badge-platform").await;
+    assert_eq!(badges.len(), tiktok);
+    assert!(badges.iter().all(|b| b == "tiktok"), "{badges:?}");
+
+    // Search by a piece of a phone: the API's answer, by name.
+    let with_phone = all.iter().find(|c| c["phone"].is_string()).unwrap();
+    let digits: String = with_phone["phone"]
+        .as_str()
+        .unwrap()
+        .chars()
+        .filter(char::is_ascii_digit)
+        .collect();
+    let piece = &digits[digits.len() - 6..];
+    b.client
+        .find(Locator::Css("#platform"))
+        .await
+        .unwrap()
+        .select_by_value("")
+        .await
+        .unwrap();
+    b.type_into("#q", piece).await;
+    b.click("#filters button[type=submit]").await;
+    let found = api(
+        &server,
+        &format!("/api/public/contacts/search?email={piece}&phone={piece}"),
+    );
+    b.text_until("#list-status", |t| t.contains("matching"))
+        .await;
+    let names = b.texts("#contacts .contact-name").await;
+    let expected: Vec<&str> = found
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, expected);
+    b.shot("3-search.png").await;
+
+    // The card shows what /info says.
+    b.client
+        .goto(&format!("{}/#/contact/{SOREN}", server.base_url))
+        .await
+        .unwrap();
+    let info = api(&server, &TestServer::info_path(SOREN));
+    let name = b.text_until(".card h1", |t| !t.is_empty()).await;
+    assert_eq!(name, info["name"].as_str().unwrap());
+    let badges = b.texts(".card-head .badge").await;
+    assert!(
+        badges.contains(&info["platform"].as_str().unwrap().to_owned()),
+        "{badges:?}"
+    );
+    assert!(
+        badges.contains(&info["chat_status"].as_str().unwrap().to_owned()),
+        "{badges:?}"
+    );
+    let tickets = b.text(".tickets").await;
+    for which in ["active_ticket", "last_closed_ticket"] {
+        if let Some(status) = info[which]["status"].as_str() {
+            assert!(
+                tickets.contains(status),
+                "{which} {status} missing: {tickets}"
+            );
+        }
+    }
+    let mut shown_keys = b.texts("#metadata > table > tbody > tr > th").await;
+    shown_keys.sort();
+    let keys: Vec<String> = info["metadata"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect();
+    assert_eq!(shown_keys, keys, "every metadata key, one row each");
+    let exact = b
+        .script("return document.querySelector('.facts time').getAttribute('title')")
+        .await;
+    assert!(
+        exact
+            .as_str()
+            .unwrap()
+            .starts_with(info["created_at"].as_str().unwrap()),
+        "the exact time on hover: {exact}"
+    );
+    b.shot("4-card.png").await;
+
+    // The conversation opens at its newest page; "Older" goes back one page.
+    let first = api(
+        &server,
+        &format!("/api/public/contact/v2/{SOREN}/messages?page=1"),
+    );
+    let total = first["total"].as_u64().unwrap();
+    let pages = total.div_ceil(50);
+    assert!(pages >= 2, "the demo contact has more than a page");
+    let heading = format!("Page {pages} of {pages} · {total} messages");
+    b.text_until("#conversation nav span", |t| t == heading)
+        .await;
+    let last_page = api(
+        &server,
+        &format!("/api/public/contact/v2/{SOREN}/messages?page={pages}"),
+    );
+    assert_eq!(
+        b.texts("#conversation .message").await.len(),
+        last_page["messages"].as_array().unwrap().len()
+    );
+    b.click("#older").await;
+    let older = format!("Page {} of {pages} · {total} messages", pages - 1);
+    b.text_until("#conversation nav span", |t| t == older).await;
+    assert_eq!(b.texts("#conversation .message").await.len(), 50);
+    let first_body = first["messages"][0]["body"].as_str().unwrap_or("");
+    if pages == 2 {
+        assert!(b.text("#conversation").await.contains(first_body));
+    }
+
+    // The editor writes through the API and shows the stored snake_case key.
+    b.type_into("#editor .edit-key", "companyName").await;
+    b.type_into("#editor .edit-value", "Acme Demo").await;
+    b.click("#editor button[type=submit]").await;
+    let result = b
+        .text_until("#edit-result", |t| t.starts_with("Stored"))
+        .await;
+    assert_eq!(result, "Stored as: company_name.");
+    b.text_until("#metadata", |t| {
+        t.contains("company_name") && t.contains("Acme Demo")
+    })
+    .await;
+    let stored = api(&server, &TestServer::info_path(SOREN));
+    assert_eq!(stored["metadata"]["company_name"], "Acme Demo");
+    b.shot("5-metadata-written.png").await;
+
+    // A phone's width: nothing wider than the screen.
+    b.client.set_window_size(360, 780).await.unwrap();
+    b.client.refresh().await.unwrap();
+    b.text_until(".card h1", |t| !t.is_empty()).await;
+    let width = b
+        .script("return [document.documentElement.scrollWidth, window.innerWidth]")
+        .await;
+    assert!(
+        width[0].as_u64() <= width[1].as_u64(),
+        "wider than the screen: {width}"
+    );
+    assert!(
+        width[1].as_u64().unwrap() <= 400,
+        "not a phone's width: {width}"
+    );
+    b.shot("6-card-360px.png").await;
+    b.click(".back").await;
+    b.text_until("#list-status", |t| t.contains("page")).await;
+    let width = b
+        .script("return [document.documentElement.scrollWidth, window.innerWidth]")
+        .await;
+    assert!(
+        width[0].as_u64() <= width[1].as_u64(),
+        "wider than the screen: {width}"
+    );
+    b.shot("7-list-360px.png").await;
+
+    // The server stops in the middle of use: the console says so in words.
+    let status = server.stop("KILL");
+    assert!(!status.success());
+    b.click("#filters button[type=submit]").await;
+    let notice = b.text_until("#notice", |t| !t.is_empty()).await;
+    assert!(notice.starts_with("Could not reach contactd"), "{notice}");
+    b.shot("8-server-stopped.png").await;
+}
