@@ -372,6 +372,11 @@ async fn use_the_console(b: &Browser, server: TestServer) {
         badges.contains(&info["chat_status"].as_str().unwrap().to_owned()),
         "{badges:?}"
     );
+    let facts = b.text(".card > .facts").await;
+    for id in ["id", "ai_customer_id", "client_id", "default_stage_id"] {
+        let value = info[id].as_str().unwrap();
+        assert!(facts.contains(value), "{id} {value} is not on the card: {facts}");
+    }
     let tickets = b.text(".tickets").await;
     for which in ["active_ticket", "last_closed_ticket"] {
         if let Some(status) = info[which]["status"].as_str() {

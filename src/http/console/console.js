@@ -238,6 +238,7 @@ async function loadCard(id) {
         fact('Created', when(contact.created_at)), fact('Last message', when(contact.last_message_at)),
         fact('Last message text', contact.last_message_content),
         fact('Contact id', el('code', {}, contact.id)), fact('Customer id', el('code', {}, contact.ai_customer_id)),
+        fact('Client id', el('code', {}, contact.client_id)),
         fact('Default stage', contact.default_stage_id)),
       el('h2', {}, 'Tickets'),
       el('div', { class: 'tickets' },
