@@ -154,9 +154,9 @@ async function loadList(event) {
   const text = $('#q').value.trim();
   let path;
   if (text) {
-    const params = new URLSearchParams({ email: text });
-    if (/\d/.test(text)) params.set('phone', text);
-    path = `/api/public/contacts/search?${params}`;
+    // Only phone characters: a piece of a phone; anything else: a piece of an email.
+    const field = /^[\d\s()+.-]+$/.test(text) ? 'phone' : 'email';
+    path = `/api/public/contacts/search?${new URLSearchParams({ [field]: text })}`;
   } else {
     path = `/api/public/contacts?days=${$('#period').value}&limit=1000`;
   }
