@@ -1,13 +1,13 @@
-//! Contacts: one with its tickets (`/info`), the list and search summaries, and the
-//! metadata write.
+//! Contacts: one with its tickets (`/info`), the list's summaries, and the metadata
+//! write.
 
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Row};
 
 use super::{MetadataWrite, Result};
 use crate::model::{
-    ClientId, Contact, ContactId, ContactInfo, ContactListQuery, ContactSearch, ContactSummary,
-    EntityType, JsonObject, ListOrder, MetadataPatch, SEARCH_LIMIT, Ticket, TicketRef, Timestamp,
+    ClientId, Contact, ContactId, ContactInfo, ContactListQuery, ContactSummary, EntityType,
+    JsonObject, ListOrder, MetadataPatch, Ticket, TicketRef, Timestamp,
 };
 
 /// The contact's columns, in the order `contact_from_row` reads them (a macro, so that
@@ -39,7 +39,7 @@ const CONTACT_INFO: &str = concat!(
 );
 
 /// A contact summary: the contact and its active ticket's id and stage.
-const SUMMARY_COLUMNS: &str = concat!(contact_columns!(), ", a.id, a.stage_id");
+pub(super) const SUMMARY_COLUMNS: &str = concat!(contact_columns!(), ", a.id, a.stage_id");
 const SUMMARY_SELECT: &str = concat!(
     "SELECT ",
     contact_columns!(),
@@ -169,121 +169,7 @@ fn list_sql(client: &ClientId, query: &ContactListQuery) -> (String, Vec<Value>)
     (sql, params)
 }
 
-/// The newest contacts of `client` whose phone digits or email contain the search's.
-///
-/// Two plans, chosen per search. The trigram index is read first, for at most a bound
-/// of matches (over all clients). Below it, those few are looked up and sorted. A
-/// common piece (`@example.com`) reaches it: sorting every match would cost more than
-/// walking the client's contacts newest first, each tested, until fifty match, which is
-/// the plan then, and the one for pieces shorter than a trigram.
-pub(super) fn search(
-    conn: &Connection,
-    client: &ClientId,
-    search: &ContactSearch,
-) -> Result<Vec<ContactSummary>> {
-    let plan = match match_expression(search) {
-        Some(expression) => {
-            let matches = index_matches(conn, &expression)?;
-            if matches.is_empty() {
-                return Ok(Vec::new());
-            }
-            if matches.len() < RARE_PIECE_MATCHES {
-                SearchPlan::Index(matches)
-            } else {
-                SearchPlan::Walk
-            }
-        }
-        None => SearchPlan::Walk,
-    };
-    let (sql, params) = search_sql(client, search, &plan);
-    let mut stmt = conn.prepare_cached(&sql)?;
-    let rows = stmt.query_map(rusqlite::params_from_iter(params), summary_from_row)?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
-}
-
-/// Below this many index matches (over all clients), sorting them beats walking.
-const RARE_PIECE_MATCHES: usize = 2000;
-
-enum SearchPlan {
-    /// These rows of the index matched: fewer than `RARE_PIECE_MATCHES`.
-    Index(Vec<i64>),
-    /// The client's contacts newest first, each tested.
-    Walk,
-}
-
-/// The MATCH expression for the search's pieces; `None` when one is shorter than a
-/// trigram and the index cannot answer it.
-fn match_expression(search: &ContactSearch) -> Option<String> {
-    let phrase = |column: &str, piece: &str| {
-        (piece.chars().count() >= 3)
-            .then(|| format!("{column} : \"{}\"", piece.replace('"', "\"\"")))
-    };
-    let mut terms = Vec::new();
-    if let Some(p) = &search.phone_digits {
-        terms.push(phrase("phone_digits", p)?);
-    }
-    if let Some(e) = &search.email {
-        terms.push(phrase("email", e)?);
-    }
-    Some(terms.join(" OR "))
-}
-
-/// The index rows that match, up to `RARE_PIECE_MATCHES` of them.
-fn index_matches(conn: &Connection, expression: &str) -> Result<Vec<i64>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT rowid FROM contact_search WHERE contact_search MATCH ?1 LIMIT ?2",
-    )?;
-    let rows = stmt.query_map((expression, RARE_PIECE_MATCHES as i64), |r| r.get(0))?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
-}
-
-/// The search's SQL under `plan`, and its parameters.
-fn search_sql(
-    client: &ClientId,
-    search: &ContactSearch,
-    plan: &SearchPlan,
-) -> (String, Vec<Value>) {
-    let client = Value::from(client.to_string());
-    match plan {
-        SearchPlan::Index(rows) => (
-            // The matched rows go in as one JSON array; CROSS JOIN keeps them the outer
-            // loop, each a primary-key lookup.
-            format!(
-                "SELECT {} FROM json_each(?2) m
-                 CROSS JOIN contact_search_source s ON s.rowid = m.value
-                 CROSS JOIN contacts c ON c.id = s.contact_id
-                 LEFT JOIN tickets a ON a.ai_contact_id = c.id AND a.id = c.active_ticket_v2_id
-                 WHERE s.client_id = ?1
-                 ORDER BY c.last_message_at DESC, c.id LIMIT {SEARCH_LIMIT}",
-                SUMMARY_COLUMNS
-            ),
-            vec![client, json_array(rows).into()],
-        ),
-        SearchPlan::Walk => (
-            format!(
-                "SELECT {} FROM contacts c INDEXED BY contacts_by_last_message
-                 JOIN contact_search_source s ON s.contact_id = c.id
-                 LEFT JOIN tickets a ON a.ai_contact_id = c.id AND a.id = c.active_ticket_v2_id
-                 WHERE c.client_id = ?1
-                   AND (instr(s.phone_digits, ?2) > 0 OR instr(s.email, ?3) > 0)
-                 ORDER BY c.last_message_at DESC, c.id LIMIT {SEARCH_LIMIT}",
-                SUMMARY_COLUMNS
-            ),
-            vec![
-                client,
-                search.phone_digits.clone().map_or(Value::Null, Value::from),
-                search.email.clone().map_or(Value::Null, Value::from),
-            ],
-        ),
-    }
-}
-
-fn json_array(numbers: &[i64]) -> String {
-    let items: Vec<String> = numbers.iter().map(i64::to_string).collect();
-    format!("[{}]", items.join(","))
-}
-
-fn summary_from_row(row: &Row<'_>) -> rusqlite::Result<ContactSummary> {
+pub(super) fn summary_from_row(row: &Row<'_>) -> rusqlite::Result<ContactSummary> {
     let contact = contact_from_row(row)?;
     let active_ticket = match row.get(CONTACT_COLUMNS)? {
         Some(id) => Some(TicketRef {
@@ -355,12 +241,12 @@ fn ticket_from_row(
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::model::{CustomField, Timestamp};
 
     /// `EXPLAIN QUERY PLAN` of `sql`, one line per step.
-    fn plan(sql: &str, params: Vec<Value>) -> String {
+    pub(in crate::store) fn plan(sql: &str, params: Vec<Value>) -> String {
         let mut conn = crate::store::open_in_memory();
         crate::store::migrations::apply(&mut conn, std::path::Path::new(":memory:")).unwrap();
         let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
@@ -430,41 +316,5 @@ mod tests {
             assert!(plan.contains(index), "{q:?}:\n{plan}");
             assert!(!plan.contains("TEMP B-TREE"), "{q:?} sorts:\n{plan}");
         }
-    }
-
-    #[test]
-    fn a_rare_piece_is_found_through_the_trigram_index_a_common_one_by_walking() {
-        let client = ClientId::new_random();
-        let search = ContactSearch {
-            phone_digits: Some("12345678".into()),
-            email: Some("example".into()),
-        };
-        let expression = match_expression(&search).unwrap();
-        assert_eq!(
-            expression,
-            r#"phone_digits : "12345678" OR email : "example""#
-        );
-        let (sql, params) = search_sql(&client, &search, &SearchPlan::Index(vec![1, 2]));
-        let indexed = plan(&sql, params);
-        assert!(indexed.starts_with("SCAN m VIRTUAL TABLE"), "{indexed}");
-        assert!(
-            indexed.contains("SEARCH s USING INTEGER PRIMARY KEY"),
-            "{indexed}"
-        );
-        assert!(indexed.lines().all(|l| l != "SCAN c"), "{indexed}");
-
-        let (sql, params) = search_sql(&client, &search, &SearchPlan::Walk);
-        let walked = plan(&sql, params);
-        assert!(
-            walked.contains("SEARCH c USING INDEX contacts_by_last_message"),
-            "{walked}"
-        );
-        assert!(!walked.contains("TEMP B-TREE"), "{walked}");
-
-        let short = ContactSearch {
-            phone_digits: Some("12".into()),
-            email: None,
-        };
-        assert_eq!(match_expression(&short), None);
     }
 }

@@ -9,6 +9,7 @@ mod messages;
 pub mod migrations;
 mod pipelines;
 mod reader;
+mod search;
 mod tickets;
 mod writer;
 

@@ -4,7 +4,7 @@
 use r2d2::PooledConnection;
 use r2d2_sqlite::SqliteConnectionManager;
 
-use super::{Result, StoreError, api_keys, contacts, messages, pipelines};
+use super::{Result, StoreError, api_keys, contacts, messages, pipelines, search};
 use crate::api_key::KeyHash;
 use crate::model::{
     ClientId, ContactId, ContactInfo, ContactListQuery, ContactSearch, ContactSummary, Message,
@@ -48,7 +48,7 @@ impl Reader {
         client: &ClientId,
         search: &ContactSearch,
     ) -> Result<Vec<ContactSummary>> {
-        contacts::search(&self.conn, client, search)
+        search::search(&self.conn, client, search)
     }
 
     /// Page `page` (from 1) of the conversation of `client`'s contact `id`, with the
