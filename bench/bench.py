@@ -47,24 +47,31 @@ WRITE_ROUNDS = int(os.environ.get("BENCH_WRITE_ROUNDS", "3"))
 # on the read path without waiting minutes for the load.
 REUSE = os.environ.get("BENCH_REUSE") == "1"
 
-LUA = """
+# A wrk script: random (path, key) targets from a data file, a request function, and
+# one RESULT line at the end for wrk_result().
+LUA_TARGETS = """
 local targets = {}
 for line in io.lines("%(data)s") do
   local path, key = line:match("^(%%S+)\t(%%S+)$")
   targets[#targets + 1] = {path, key}
 end
 local n = #targets
+local counter = 0
 math.randomseed(%(seed)d)
-request = function()
-  local t = targets[math.random(1, n)]
-  return wrk.format("GET", t[1], {["x-api-key"] = t[2]})
-end
+"""
+LUA_DONE = """
 done = function(summary, latency, requests)
   local e = summary.errors
   io.write(string.format("RESULT %%d %%d %%d %%d %%d %%d\\n", summary.requests, summary.duration,
     latency:percentile(50), latency:percentile(99), e.status, e.connect + e.read + e.write + e.timeout))
 end
 """
+LUA = LUA_TARGETS + """
+request = function()
+  local t = targets[math.random(1, n)]
+  return wrk.format("GET", t[1], {["x-api-key"] = t[2]})
+end
+""" + LUA_DONE
 
 
 def run(cmd, **kw):
@@ -96,27 +103,14 @@ def load(n, fixture, binary=BIN, tag=""):
 
 
 # A CRM sync: the same few keys written again and again, so metadata does not grow.
-WRITE_LUA = """
-local targets = {}
-for line in io.lines("%(data)s") do
-  local path, key = line:match("^(%%S+)\t(%%S+)$")
-  targets[#targets + 1] = {path, key}
-end
-local n = #targets
-local counter = 0
-math.randomseed(%(seed)d)
+WRITE_LUA = LUA_TARGETS + """
 request = function()
   local t = targets[math.random(1, n)]
   counter = counter + 1
   return wrk.format("POST", t[1], {["x-api-key"] = t[2], ["content-type"] = "application/json"},
     string.format('{"crmStage":"stage-%%d","leadScore":%%d}', counter %% 7, counter))
 end
-done = function(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format("RESULT %%d %%d %%d %%d %%d %%d\\n", summary.requests, summary.duration,
-    latency:percentile(50), latency:percentile(99), e.status, e.connect + e.read + e.write + e.timeout))
-end
-"""
+""" + LUA_DONE
 
 
 def family_targets(db, keys):
