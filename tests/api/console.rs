@@ -242,6 +242,21 @@ impl Browser {
             .expect("click");
     }
 
+    /// The page is a phone's width and nothing on it is wider.
+    async fn assert_fits_a_phone(&self) {
+        let width = self
+            .script("return [document.documentElement.scrollWidth, window.innerWidth]")
+            .await;
+        assert!(
+            width[1].as_u64().unwrap() <= 400,
+            "not a phone's width: {width}"
+        );
+        assert!(
+            width[0].as_u64() <= width[1].as_u64(),
+            "wider than the screen: {width}"
+        );
+    }
+
     async fn script(&self, code: &str) -> Value {
         self.client.execute(code, vec![]).await.expect("script")
     }
@@ -472,27 +487,11 @@ async fn use_the_console(b: &Browser, server: TestServer) {
     b.client.set_window_size(360, 780).await.unwrap();
     b.client.refresh().await.unwrap();
     b.text_until(".card h1", |t| !t.is_empty()).await;
-    let width = b
-        .script("return [document.documentElement.scrollWidth, window.innerWidth]")
-        .await;
-    assert!(
-        width[0].as_u64() <= width[1].as_u64(),
-        "wider than the screen: {width}"
-    );
-    assert!(
-        width[1].as_u64().unwrap() <= 400,
-        "not a phone's width: {width}"
-    );
+    b.assert_fits_a_phone().await;
     b.shot("6-card-360px.png").await;
     b.click(".back").await;
     b.text_until("#list-status", |t| t.contains("page")).await;
-    let width = b
-        .script("return [document.documentElement.scrollWidth, window.innerWidth]")
-        .await;
-    assert!(
-        width[0].as_u64() <= width[1].as_u64(),
-        "wider than the screen: {width}"
-    );
+    b.assert_fits_a_phone().await;
     b.shot("7-list-360px.png").await;
 
     // The server stops in the middle of use: the console says so in words.
