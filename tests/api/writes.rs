@@ -216,6 +216,49 @@ fn a_contact_write_moves_updated_at_so_the_list_finds_it() {
     );
 }
 
+/// What was written is what the list's metadata filters match, for the contact's
+/// metadata and for its active ticket's.
+#[test]
+fn written_metadata_is_what_the_list_filters_on() {
+    let (_ws, server) = serve(&[]);
+    let filtered = |query: &str| -> Vec<String> {
+        let reply = server.get(
+            &format!("/api/public/contacts?created_after=2000-01-01T00:00:00Z&{query}"),
+            Some(KEY),
+            &[],
+        );
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        reply
+            .json()
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let by_stage = "custom_field_key=crm_stage&custom_field_value=won";
+    assert!(filtered(by_stage).is_empty());
+
+    let contact = server.post_json(&update_path(CARLA), KEY, r#"{"crmStage":"won","Score":7}"#);
+    assert_eq!(contact.status, 201, "{}", contact.body);
+    let ticket = ticket_write(
+        &server,
+        json!({"ai_contact_id": ANA, "metadata": {"queue": "vip"}}),
+    );
+    assert_eq!(ticket.status, 201, "{}", ticket.body);
+
+    assert_eq!(filtered(by_stage), [CARLA]);
+    assert_eq!(
+        filtered("custom_field_key=score&custom_field_value=7"),
+        [CARLA]
+    );
+    assert_eq!(
+        filtered("custom_field_key=queue&custom_field_value=vip&entity_type=ticket"),
+        [ANA]
+    );
+    assert!(filtered("custom_field_key=queue&custom_field_value=vip").is_empty());
+}
+
 /// Every refused write, each answered in the envelope, none changing a row.
 #[test]
 fn bad_contact_writes_are_refused_and_change_nothing() {
