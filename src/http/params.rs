@@ -31,11 +31,17 @@ impl<'q> Params<'q> {
     }
 }
 
-/// Collects problems while typed values are read.
+/// Collects problems while typed values are read: of query parameters here, of body
+/// fields in the write handlers.
 #[derive(Default)]
-struct Problems(Vec<String>);
+pub(super) struct Problems(pub(super) Vec<String>);
 
 impl Problems {
+    /// The value, or `None` with its problem noted.
+    pub(super) fn check<T>(&mut self, result: Result<T, String>) -> Option<T> {
+        result.map_err(|p| self.0.push(p)).ok()
+    }
+
     fn read<T>(
         &mut self,
         params: &Params<'_>,

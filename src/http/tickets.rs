@@ -8,6 +8,7 @@ use super::body;
 use super::contact_metadata::too_large;
 use super::error::{ApiError, mime_json};
 use super::limits::RequestLimits;
+use super::params::Problems;
 use super::worker::WorkerContext;
 use crate::model::{
     ContactId, Members, MetadataPatch, TicketId, TicketTarget, abbreviate, phone_digits,
@@ -119,17 +120,6 @@ impl TicketMetadataRequest {
             }
             _ => Err(problems.0),
         }
-    }
-}
-
-/// The problems found so far in a body.
-#[derive(Default)]
-struct Problems(Vec<String>);
-
-impl Problems {
-    /// The value, or `None` with its problem noted.
-    fn check<T>(&mut self, result: Result<T, String>) -> Option<T> {
-        result.map_err(|p| self.0.push(p)).ok()
     }
 }
 
