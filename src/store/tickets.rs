@@ -2,7 +2,7 @@
 
 use rusqlite::{Connection, OptionalExtension};
 
-use super::{MetadataWrite, Result};
+use super::{MetadataWrite, Result, contacts};
 use crate::model::{
     ClientId, ContactId, JsonObject, MetadataPatch, TicketId, TicketStatus, TicketTarget, Timestamp,
 };
@@ -76,11 +76,7 @@ pub(super) fn target_contact_exists(
 ) -> Result<bool> {
     let exists = match target {
         TicketTarget::Ticket(_) => false,
-        TicketTarget::Contact(id) => conn
-            .prepare_cached(
-                "SELECT EXISTS (SELECT 1 FROM contacts WHERE id = ?1 AND client_id = ?2)",
-            )?
-            .query_row((id, client), |r| r.get(0))?,
+        TicketTarget::Contact(id) => contacts::contact_exists(conn, client, id)?,
         TicketTarget::PhoneDigits(digits) => conn
             .prepare_cached(
                 "SELECT EXISTS (SELECT 1 FROM contact_search_source
