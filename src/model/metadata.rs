@@ -23,7 +23,11 @@ impl MetadataPatch {
     /// Adds `key` with `value` (minified): appended when new, replacing the value in
     /// place when the key came before.
     pub fn insert(&mut self, key: String, value: &RawValue) {
-        let value = minified(value);
+        self.put(key, minified(value));
+    }
+
+    /// `insert` of a value that is compact already.
+    fn put(&mut self, key: String, value: Box<RawValue>) {
         match self.positions.get(&key) {
             Some(&at) => self.entries[at].1 = value,
             None => {
@@ -63,12 +67,14 @@ impl JsonObject {
     /// This object with `patch` merged in at the top level: keys sent replace the stored
     /// ones in place, new keys follow in order, every other key stays as it is.
     pub fn merged(&self, patch: &MetadataPatch) -> Result<Self, MergeError> {
+        // Both sides are compact already: stored objects are kept minified, and a
+        // patch minifies what it is given.
         let mut merged = MetadataPatch::default();
-        for (key, value) in &self.members().0 {
-            merged.insert(key.clone(), value);
+        for (key, value) in self.members().0 {
+            merged.put(key, value);
         }
-        for (key, value) in patch.entries() {
-            merged.insert(key.to_owned(), value);
+        for (key, value) in &patch.entries {
+            merged.put(key.clone(), value.clone());
         }
         let mut text = String::from("{");
         for (i, (key, value)) in merged.entries().enumerate() {
