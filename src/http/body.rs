@@ -28,14 +28,14 @@ pub async fn json_object(
         .map_err(|e| ApiError::MalformedBody(format!("The body could not be read: {e}")))?;
     let raw: Box<RawValue> = serde_json::from_slice(&bytes)
         .map_err(|e| ApiError::MalformedBody(format!("The body is not valid JSON: {e}")))?;
-    let object = JsonObject::parse(raw.get()).map_err(|problem| {
-        let problem = if raw.get().starts_with('{') {
-            problem
-        } else {
-            format!("must be a JSON object, not {}", abbreviate(raw.get()))
-        };
-        ApiError::Validation(vec![format!("body {problem}")])
-    })?;
+    if !raw.get().starts_with('{') {
+        return Err(ApiError::Validation(vec![format!(
+            "body must be a JSON object, not {}",
+            abbreviate(raw.get())
+        )]));
+    }
+    let object = JsonObject::try_from(raw)
+        .map_err(|problem| ApiError::Validation(vec![format!("body {problem}")]))?;
     Ok(object.members())
 }
 

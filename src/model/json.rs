@@ -81,6 +81,15 @@ impl<'de> Deserialize<'de> for Members {
     }
 }
 
+/// An already-parsed value, checked without parsing or copying it again.
+impl TryFrom<Box<RawValue>> for JsonObject {
+    type Error = String;
+
+    fn try_from(raw: Box<RawValue>) -> Result<Self, String> {
+        Self::from_raw(raw)
+    }
+}
+
 impl Clone for JsonObject {
     fn clone(&self) -> Self {
         Self(self.0.clone())
