@@ -156,17 +156,6 @@ fn serve(data: &Value) -> (Workspace, TestServer) {
 }
 
 /// The ids of a list or search answer, in order.
-fn ids(reply: &Reply) -> Vec<String> {
-    assert_eq!(reply.status, 200, "{}", reply.body);
-    reply
-        .json()
-        .as_array()
-        .unwrap_or_else(|| panic!("not an array: {}", reply.body))
-        .iter()
-        .map(|c| c["id"].as_str().unwrap().to_owned())
-        .collect()
-}
-
 fn list(server: &TestServer, query: &str) -> Vec<String> {
     ids(&server.get(&format!("{LIST}?{query}"), Some(KEY), &[]))
 }

@@ -462,6 +462,18 @@ impl Reply {
     }
 }
 
+/// The ids of a 200 answer that is a list of contact summaries, in order.
+pub fn ids(reply: &Reply) -> Vec<String> {
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    reply
+        .json()
+        .as_array()
+        .unwrap_or_else(|| panic!("not an array: {}", reply.body))
+        .iter()
+        .map(|c| c["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
 /// Asserts a 400 whose envelope's `message` is this list of problems.
 pub fn assert_problems(reply: &Reply, expected: &[&str]) {
     assert_eq!(reply.status, 400, "{}", reply.body);
