@@ -1,5 +1,6 @@
 //! Upserts for fixture loading, all inside the one transaction that `Store::write` opens.
 
+use rusqlite::types::{FromSql, ToSql};
 use rusqlite::{OptionalExtension, Transaction};
 
 use super::{Result, api_keys};
@@ -23,20 +24,20 @@ impl<'t> FixtureWriter<'t> {
         api_keys::client_exists(self.tx, id)
     }
 
+    /// The one column `sql` selects from the row keyed by `key`, if there is one.
+    fn lookup<T: FromSql>(&self, sql: &str, key: impl ToSql) -> Result<Option<T>> {
+        let mut stmt = self.tx.prepare_cached(sql)?;
+        Ok(stmt.query_row([key], |r| r.get(0)).optional()?)
+    }
+
     /// The client a stored contact belongs to.
     pub fn contact_client(&self, id: &ContactId) -> Result<Option<ClientId>> {
-        let mut stmt = self
-            .tx
-            .prepare_cached("SELECT client_id FROM contacts WHERE id = ?1")?;
-        Ok(stmt.query_row([id], |r| r.get(0)).optional()?)
+        self.lookup("SELECT client_id FROM contacts WHERE id = ?1", id)
     }
 
     /// The client a stored key belongs to, found by its digest.
     pub fn key_client(&self, hash: &KeyHash) -> Result<Option<ClientId>> {
-        let mut stmt = self
-            .tx
-            .prepare_cached("SELECT client_id FROM api_keys WHERE key_hash = ?1")?;
-        Ok(stmt.query_row([hash], |r| r.get(0)).optional()?)
+        self.lookup("SELECT client_id FROM api_keys WHERE key_hash = ?1", hash)
     }
 
     /// The contact a stored ticket belongs to, and its status.
@@ -277,25 +278,16 @@ impl<'t> FixtureWriter<'t> {
 
     /// The contact a stored message belongs to.
     pub fn message_owner(&self, id: &MessageId) -> Result<Option<ContactId>> {
-        let mut stmt = self
-            .tx
-            .prepare_cached("SELECT ai_contact_id FROM messages WHERE id = ?1")?;
-        Ok(stmt.query_row([id], |r| r.get(0)).optional()?)
+        self.lookup("SELECT ai_contact_id FROM messages WHERE id = ?1", id)
     }
 
     /// The client a stored pipeline belongs to.
     pub fn pipeline_client(&self, id: &PipelineId) -> Result<Option<ClientId>> {
-        let mut stmt = self
-            .tx
-            .prepare_cached("SELECT client_id FROM pipelines WHERE id = ?1")?;
-        Ok(stmt.query_row([id], |r| r.get(0)).optional()?)
+        self.lookup("SELECT client_id FROM pipelines WHERE id = ?1", id)
     }
 
     /// The pipeline a stored stage belongs to.
     pub fn stage_pipeline(&self, id: &StageId) -> Result<Option<PipelineId>> {
-        let mut stmt = self
-            .tx
-            .prepare_cached("SELECT pipeline_id FROM stages WHERE id = ?1")?;
-        Ok(stmt.query_row([id], |r| r.get(0)).optional()?)
+        self.lookup("SELECT pipeline_id FROM stages WHERE id = ?1", id)
     }
 }
