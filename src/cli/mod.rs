@@ -172,6 +172,12 @@ fn check(store_options: &StoreOptions) -> anyhow::Result<()> {
         "foreign keys: {}",
         listed(&health.foreign_keys, "ok", "\n  ")
     );
+    // Rendered from every contact's rows and compared: the read model cannot drift
+    // unnoticed.
+    say!(
+        "stored /info answers: {}",
+        listed(&health.info_bodies, "ok", "\n  ")
+    );
     match &health.schema_problem {
         Some(problem) => say!("schema history: {problem}"),
         None => {

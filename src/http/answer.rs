@@ -4,9 +4,9 @@ use actix_web::http::header::{self, EntityTag, Header, HeaderValue, IfNoneMatch}
 use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse};
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
 use super::error::ApiError;
+use crate::model::{InfoBody, body_tag};
 
 /// A 200 body as sent, with its tag.
 #[derive(Clone)]
@@ -22,6 +22,14 @@ impl Rendered {
             etag: etag_of(&body),
             body: body.into(),
         })
+    }
+
+    /// A body the store kept rendered, tag and all (the `/info` read model).
+    pub fn stored(stored: InfoBody) -> Self {
+        Self {
+            etag: EntityTag::new_strong(stored.etag),
+            body: stored.body.into(),
+        }
     }
 
     pub fn from_static(body: &'static [u8]) -> Self {
@@ -59,11 +67,8 @@ pub fn with_type(
         .body(rendered.body)
 }
 
-/// A strong tag from the body's SHA-256 digest (128 bits of it).
 fn etag_of(body: &[u8]) -> EntityTag {
-    let digest = Sha256::digest(body);
-    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
-    EntityTag::new_strong(hex)
+    EntityTag::new_strong(body_tag(body))
 }
 
 /// True when the client's `If-None-Match` already names `etag` (weak comparison, as

@@ -9,8 +9,8 @@ use super::error::ApiError;
 use super::params::{self, Params};
 use super::worker::WorkerContext;
 use crate::model::{
-    ChatStatus, ClientId, ContactId, ContactInfo, ContactSummary, CustomerId, JsonObject, Platform,
-    StageId, Ticket, TicketId, TicketStatus, Timestamp,
+    ChatStatus, ClientId, ContactId, ContactSummary, CustomerId, Platform, StageId, TicketId,
+    Timestamp,
 };
 
 pub const INFO_ROUTE: &str = "/api/public/contact/{aiContactId}/info";
@@ -24,24 +24,24 @@ pub const SEARCH_ROUTE: &str = "/api/public/contacts/search";
 /// `If-None-Match` names the current tag. `HEAD` answers the same without a body.
 ///
 /// The lookups run on the worker thread, on the worker's own connection: no hop to a
-/// thread pool. They are point reads of a few microseconds.
+/// thread pool. The answer is read as stored (the read model of V3): one row, sent as
+/// it is, tag and all.
 pub async fn contact_info(
     req: HttpRequest,
     key: ApiKey,
     worker: web::Data<WorkerContext>,
 ) -> Result<HttpResponse, ApiError> {
     let contact_id = req.match_info().get("aiContactId").map(ContactId::parse);
-    let rendered = worker.read(|snapshot| {
+    let stored = worker.read(|snapshot| {
         let client = key.client(snapshot)?;
         // Checked only now that the key is known good: 401 comes before 400.
         let id = contact_id.flatten().ok_or(ApiError::InvalidContactId)?;
         snapshot
-            .contact(client, id, |info| {
-                Rendered::of(&ContactInfoBody::from(info))
-            })?
+            .reader()
+            .contact_body(&client, &id)?
             .ok_or(ApiError::ContactNotFound)
     })?;
-    Ok(answer::json(&req, rendered))
+    Ok(answer::json(&req, Rendered::stored(stored)))
 }
 
 /// `GET /api/public/contacts` (SPEC 7.1): 401 as `/info`; 400 with one message per bad
@@ -132,88 +132,6 @@ impl<'a> From<&'a ContactSummary> for SummaryBody<'a> {
                 id: t.id,
                 current_stage_id: t.current_stage_id,
             }),
-        }
-    }
-}
-
-/// The 200 body: every key always present, in the contract's order.
-#[derive(Serialize)]
-struct ContactInfoBody<'a> {
-    id: ContactId,
-    name: &'a str,
-    email: Option<&'a str>,
-    phone: Option<&'a str>,
-    platform: Platform,
-    created_at: Timestamp,
-    last_message_at: Timestamp,
-    last_message_content: Option<&'a str>,
-    chat_status: ChatStatus,
-    is_chat_read: bool,
-    blocked: bool,
-    client_id: ClientId,
-    ai_customer_id: CustomerId,
-    default_stage_id: Option<&'a str>,
-    active_ticket_v2_id: Option<TicketId>,
-    last_closed_ticket_v2_id: Option<TicketId>,
-    current_integration_data: Option<&'a JsonObject>,
-    metadata: &'a JsonObject,
-    active_ticket: Option<TicketBody<'a>>,
-    /// The same object as `active_ticket`, kept for older clients.
-    active_ticket_v2: Option<TicketBody<'a>>,
-    last_closed_ticket: Option<TicketBody<'a>>,
-}
-
-#[derive(Serialize, Clone, Copy)]
-struct TicketBody<'a> {
-    id: TicketId,
-    ai_contact_id: ContactId,
-    status: &'a TicketStatus,
-    created_at: Timestamp,
-    updated_at: Timestamp,
-    ticket_summary: Option<&'a str>,
-    metadata: &'a JsonObject,
-}
-
-impl<'a> From<&'a Ticket> for TicketBody<'a> {
-    fn from(t: &'a Ticket) -> Self {
-        Self {
-            id: t.id,
-            ai_contact_id: t.ai_contact_id,
-            status: &t.status,
-            created_at: t.created_at,
-            updated_at: t.updated_at,
-            ticket_summary: t.ticket_summary.as_deref(),
-            metadata: &t.metadata,
-        }
-    }
-}
-
-impl<'a> From<&'a ContactInfo> for ContactInfoBody<'a> {
-    fn from(info: &'a ContactInfo) -> Self {
-        let c = &info.contact;
-        let active_ticket = info.active_ticket.as_ref().map(TicketBody::from);
-        Self {
-            id: c.id,
-            name: &c.name,
-            email: c.email.as_deref(),
-            phone: c.phone.as_deref(),
-            platform: c.platform,
-            created_at: c.created_at,
-            last_message_at: c.last_message_at,
-            last_message_content: c.last_message_content.as_deref(),
-            chat_status: c.chat_status,
-            is_chat_read: c.is_chat_read,
-            blocked: c.blocked,
-            client_id: c.client_id,
-            ai_customer_id: c.ai_customer_id,
-            default_stage_id: c.default_stage_id.as_deref(),
-            active_ticket_v2_id: c.active_ticket_v2_id,
-            last_closed_ticket_v2_id: c.last_closed_ticket_v2_id,
-            current_integration_data: c.current_integration_data.as_ref(),
-            metadata: &c.metadata,
-            active_ticket,
-            active_ticket_v2: active_ticket,
-            last_closed_ticket: info.last_closed_ticket.as_ref().map(TicketBody::from),
         }
     }
 }

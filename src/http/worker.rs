@@ -1,9 +1,9 @@
-//! What one HTTP worker keeps between requests: its own database connection, and caches
-//! of key lookups and rendered bodies that are never stale.
+//! What one HTTP worker keeps between requests: its own database connection, and a
+//! cache of key lookups that is never stale.
 //!
 //! Each worker is one thread, so none of this is shared or locked. Before a request
-//! uses a cache, SQLite's `data_version` says whether anyone has committed since the
-//! last request; if so, both caches are emptied. That covers every writer: `fixtures
+//! uses the cache, SQLite's `data_version` says whether anyone has committed since the
+//! last request; if so, the cache is emptied. That covers every writer: `fixtures
 //! load` and `keys revoke` in other processes as much as anything in this one.
 
 use std::cell::{Cell, RefCell};
@@ -11,23 +11,18 @@ use std::num::NonZeroUsize;
 
 use lru::LruCache;
 
-use super::answer::Rendered;
-
 use crate::api_key::KeyHash;
-use crate::model::{ClientId, ContactId, ContactInfo};
+use crate::model::ClientId;
 use crate::store::{Reader, Store, StoreError};
 
 /// Keys seen recently, live or not (an unknown key is cached as such too).
 const KEY_CACHE_ENTRIES: NonZeroUsize = NonZeroUsize::new(1024).unwrap();
-/// Rendered contacts per worker: about 2 KiB each, so a few MiB per worker.
-const BODY_CACHE_ENTRIES: NonZeroUsize = NonZeroUsize::new(4096).unwrap();
 
 pub struct WorkerContext {
     store: Store,
     reader: RefCell<Option<Reader>>,
     seen_version: Cell<Option<i64>>,
     keys: RefCell<LruCache<KeyHash, Option<ClientId>>>,
-    bodies: RefCell<LruCache<(ClientId, ContactId), Rendered>>,
 }
 
 impl WorkerContext {
@@ -37,7 +32,6 @@ impl WorkerContext {
             reader: RefCell::new(None),
             seen_version: Cell::new(None),
             keys: RefCell::new(LruCache::new(KEY_CACHE_ENTRIES)),
-            bodies: RefCell::new(LruCache::new(BODY_CACHE_ENTRIES)),
         }
     }
 
@@ -46,7 +40,7 @@ impl WorkerContext {
     }
 
     /// Runs `f` with this worker's connection (taken from the pool on first use), in one
-    /// read snapshot, after emptying the caches if anything was committed since the
+    /// read snapshot, after emptying the key cache if anything was committed since the
     /// last request.
     pub fn read<T, E: From<StoreError>>(
         &self,
@@ -61,7 +55,6 @@ impl WorkerContext {
             let version = reader.data_version()?;
             if self.seen_version.replace(Some(version)) != Some(version) {
                 self.keys.borrow_mut().clear();
-                self.bodies.borrow_mut().clear();
             }
             f(&Snapshot {
                 reader,
@@ -71,7 +64,8 @@ impl WorkerContext {
     }
 }
 
-/// The reads of one request: from the caches where they hold, else from the database.
+/// The reads of one request: keys from the cache where it holds, the rest from the
+/// database.
 pub struct Snapshot<'a> {
     reader: &'a Reader,
     worker: &'a WorkerContext,
@@ -91,26 +85,5 @@ impl Snapshot<'_> {
         let client = self.reader.client_for_key(hash)?;
         self.worker.keys.borrow_mut().put(*hash, client);
         Ok(client)
-    }
-
-    /// The rendered contact, from the cache or rendered now by `render` (and cached).
-    pub fn contact<E: From<StoreError>>(
-        &self,
-        client: ClientId,
-        id: ContactId,
-        render: impl FnOnce(&ContactInfo) -> Result<Rendered, E>,
-    ) -> Result<Option<Rendered>, E> {
-        if let Some(hit) = self.worker.bodies.borrow_mut().get(&(client, id)) {
-            return Ok(Some(hit.clone()));
-        }
-        let Some(info) = self.reader.contact_info(&client, &id)? else {
-            return Ok(None);
-        };
-        let rendered = render(&info)?;
-        self.worker
-            .bodies
-            .borrow_mut()
-            .put((client, id), rendered.clone());
-        Ok(Some(rendered))
     }
 }

@@ -10,11 +10,13 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use uuid::Uuid;
 
+mod info_body;
 mod json;
 mod metadata;
 mod queries;
 mod records;
 
+pub use info_body::{InfoBody, body_tag, is_body_tag};
 pub use json::{JsonObject, Members};
 pub use metadata::{MAX_METADATA_BYTES, MergeError, MetadataPatch, TicketTarget, snake_case};
 

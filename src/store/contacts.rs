@@ -4,7 +4,7 @@
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Row};
 
-use super::{MetadataWrite, Result};
+use super::{MetadataWrite, Result, info_bodies};
 use crate::model::{
     ClientId, Contact, ContactId, ContactInfo, ContactListQuery, ContactSummary, EntityType,
     JsonObject, ListOrder, MetadataPatch, Ticket, TicketRef, Timestamp,
@@ -23,19 +23,36 @@ macro_rules! contact_columns {
 const CONTACT_COLUMNS: usize = 19;
 const TICKET_COLUMNS: usize = 7;
 
-/// One indexed lookup: the contact stores its ticket ids, so both tickets are joins on
-/// the tickets' primary key (contact, ticket), with no sort. Asking for the client too
-/// makes another client's contact indistinguishable from a missing one.
+/// A contact with its two tickets: the contact stores its ticket ids, so both tickets
+/// are joins on the tickets' primary key (contact, ticket), with no sort. These are the
+/// source rows of the `/info` read model (`info_bodies`): its columns, then its tables.
+macro_rules! contact_info_columns {
+    () => {
+        concat!(
+            contact_columns!(),
+            ",
+             a.id, a.status, a.created_at, a.updated_at, a.ticket_summary, a.metadata, a.stage_id,
+             l.id, l.status, l.created_at, l.updated_at, l.ticket_summary, l.metadata, l.stage_id"
+        )
+    };
+}
+macro_rules! contact_info_tables {
+    () => {
+        "FROM contacts c
+         LEFT JOIN tickets a ON a.ai_contact_id = c.id AND a.id = c.active_ticket_v2_id
+         LEFT JOIN tickets l ON l.ai_contact_id = c.id AND l.id = c.last_closed_ticket_v2_id"
+    };
+}
+pub(super) use {contact_columns, contact_info_columns, contact_info_tables};
+/// Columns `contact_info_from_row` reads; a query may select more after them.
+pub(super) const CONTACT_INFO_COLUMNS: usize = CONTACT_COLUMNS + 2 * TICKET_COLUMNS;
+
 const CONTACT_INFO: &str = concat!(
     "SELECT ",
-    contact_columns!(),
-    ",
-       a.id, a.status, a.created_at, a.updated_at, a.ticket_summary, a.metadata, a.stage_id,
-       l.id, l.status, l.created_at, l.updated_at, l.ticket_summary, l.metadata, l.stage_id
-     FROM contacts c
-     LEFT JOIN tickets a ON a.ai_contact_id = c.id AND a.id = c.active_ticket_v2_id
-     LEFT JOIN tickets l ON l.ai_contact_id = c.id AND l.id = c.last_closed_ticket_v2_id
-     WHERE c.id = ?1 AND c.client_id = ?2"
+    contact_info_columns!(),
+    " ",
+    contact_info_tables!(),
+    " WHERE c.id = ?1"
 );
 
 /// A contact summary: the contact and its active ticket's id and stage.
@@ -47,17 +64,10 @@ const SUMMARY_SELECT: &str = concat!(
      LEFT JOIN tickets a ON a.ai_contact_id = c.id AND a.id = c.active_ticket_v2_id"
 );
 
-/// The contact `id` as `client` may see it, or `None` when it does not exist or
-/// belongs to another client.
-pub(super) fn contact_info(
-    conn: &Connection,
-    client: &ClientId,
-    id: &ContactId,
-) -> Result<Option<ContactInfo>> {
+/// The contact `id` with its tickets, whichever client it belongs to.
+pub(super) fn contact_info(conn: &Connection, id: &ContactId) -> Result<Option<ContactInfo>> {
     let mut stmt = conn.prepare_cached(CONTACT_INFO)?;
-    Ok(stmt
-        .query_row((id, client), contact_info_from_row)
-        .optional()?)
+    Ok(stmt.query_row([id], contact_info_from_row).optional()?)
 }
 
 /// Whether `client` has a contact `id`.
@@ -95,6 +105,7 @@ pub(super) fn update_metadata(
     let mut write =
         conn.prepare_cached("UPDATE contacts SET metadata = ?2, updated_at = ?3 WHERE id = ?1")?;
     write.execute((id, &merged, at))?;
+    info_bodies::refresh(conn, id)?;
     Ok(MetadataWrite::Written)
 }
 
@@ -184,7 +195,7 @@ pub(super) fn summary_from_row(row: &Row<'_>) -> rusqlite::Result<ContactSummary
     })
 }
 
-fn contact_info_from_row(row: &Row<'_>) -> rusqlite::Result<ContactInfo> {
+pub(super) fn contact_info_from_row(row: &Row<'_>) -> rusqlite::Result<ContactInfo> {
     let contact = contact_from_row(row)?;
     let active_ticket = ticket_from_row(row, CONTACT_COLUMNS, &contact)?;
     let last_closed_ticket = ticket_from_row(row, CONTACT_COLUMNS + TICKET_COLUMNS, &contact)?;

@@ -3,7 +3,10 @@
 use std::path::Path;
 
 use super::migrations::{self, StatusError};
-use super::{Result, Store};
+use super::{Result, Store, info_bodies};
+
+/// How many contacts with a stale `/info` answer `check` names before it stops looking.
+pub const STALE_REPORTED: usize = 20;
 
 /// What `contactd check` found; healthy when every list is empty.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -12,6 +15,9 @@ pub struct Health {
     pub integrity: Vec<String>,
     /// Rows of `PRAGMA foreign_key_check`: references to rows that are not there.
     pub foreign_keys: Vec<String>,
+    /// Contacts whose stored `/info` answer is not the one their rows render (at most
+    /// `STALE_REPORTED` of them).
+    pub info_bodies: Vec<String>,
     /// Migrations this binary knows that the database has not applied.
     pub pending_migrations: Vec<String>,
     /// Migrations the database has applied, oldest first.
@@ -24,6 +30,7 @@ impl Health {
     pub fn is_healthy(&self) -> bool {
         self.integrity.is_empty()
             && self.foreign_keys.is_empty()
+            && self.info_bodies.is_empty()
             && self.pending_migrations.is_empty()
             && self.schema_problem.is_none()
     }
@@ -100,9 +107,16 @@ impl Store {
             ),
             Err(StatusError::Sqlite(e)) => return Err(e.into()),
         };
+        // A database before V3 has no read model to compare.
+        let info_bodies = if status.pending.is_empty() && schema_problem.is_none() {
+            info_bodies::stale(&conn, STALE_REPORTED)?
+        } else {
+            Vec::new()
+        };
         Ok(Health {
             integrity,
             foreign_keys,
+            info_bodies,
             pending_migrations: status.pending,
             applied_migrations: status.applied,
             schema_problem,

@@ -13,7 +13,7 @@ use std::path::Path;
 
 use rusqlite::{Connection, TransactionBehavior};
 
-use super::{Result, StoreError};
+use super::{Result, StoreError, info_bodies};
 
 mod embedded {
     refinery::embed_migrations!("migrations");
@@ -87,6 +87,7 @@ pub fn apply(conn: &mut Connection, path: &Path) -> Result<Vec<String>> {
                 name: m.to_string(),
                 source,
             })?;
+        data_step(&tx, m)?;
         tx.execute(
             &format!(
                 "INSERT INTO {HISTORY_TABLE} (version, name, applied_on, checksum)
@@ -102,6 +103,16 @@ pub fn apply(conn: &mut Connection, path: &Path) -> Result<Vec<String>> {
     }
     tx.commit()?;
     Ok(pending.iter().map(|m| m.to_string()).collect())
+}
+
+/// The part of a migration that SQL cannot do, run right after its script in the same
+/// transaction.
+fn data_step(conn: &Connection, m: &refinery::Migration) -> Result<()> {
+    match m.name() {
+        // Rendering the answers of the contacts already stored is Rust, not SQL.
+        "read_model" => info_bodies::rebuild(conn).map(drop),
+        _ => Ok(()),
+    }
 }
 
 /// Which migrations a database has applied and which are pending; an error for every

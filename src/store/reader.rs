@@ -4,10 +4,10 @@
 use r2d2::PooledConnection;
 use r2d2_sqlite::SqliteConnectionManager;
 
-use super::{Result, StoreError, api_keys, contacts, messages, pipelines, search};
+use super::{Result, StoreError, api_keys, contacts, info_bodies, messages, pipelines, search};
 use crate::api_key::KeyHash;
 use crate::model::{
-    ClientId, ContactId, ContactInfo, ContactListQuery, ContactSearch, ContactSummary, Message,
+    ClientId, ContactId, ContactListQuery, ContactSearch, ContactSummary, InfoBody, Message,
     Pipeline,
 };
 
@@ -27,10 +27,10 @@ impl Reader {
         api_keys::client_for_key(&self.conn, hash)
     }
 
-    /// The contact `id` as `client` may see it; `None` for a missing contact and for
-    /// another client's alike.
-    pub fn contact_info(&self, client: &ClientId, id: &ContactId) -> Result<Option<ContactInfo>> {
-        contacts::contact_info(&self.conn, client, id)
+    /// The `/info` answer for `client`'s contact `id`, as the read model keeps it; `None`
+    /// for a missing contact and for another client's alike.
+    pub fn contact_body(&self, client: &ClientId, id: &ContactId) -> Result<Option<InfoBody>> {
+        info_bodies::body(&self.conn, client, id)
     }
 
     /// One page of `client`'s contacts that pass the query's filters.

@@ -2,7 +2,7 @@
 
 use rusqlite::{Connection, OptionalExtension};
 
-use super::{MetadataWrite, Result, contacts};
+use super::{MetadataWrite, Result, contacts, info_bodies};
 use crate::model::{
     ClientId, ContactId, JsonObject, MetadataPatch, TicketId, TicketStatus, TicketTarget, Timestamp,
 };
@@ -110,5 +110,6 @@ pub(super) fn update_metadata(
         .execute((&ticket.id, &merged, at))?;
     conn.prepare_cached("UPDATE contacts SET updated_at = ?2 WHERE id = ?1")?
         .execute((&ticket.contact, at))?;
+    info_bodies::refresh(conn, &ticket.contact)?;
     Ok(MetadataWrite::Written)
 }

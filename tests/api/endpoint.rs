@@ -352,12 +352,12 @@ fn unknown_routes_and_methods_get_the_envelope() {
 }
 
 #[test]
-fn a_corrupt_row_is_a_500_that_shows_nothing_and_is_logged_with_the_request_id() {
+fn a_corrupt_stored_answer_is_a_500_that_shows_nothing_and_is_logged_with_the_request_id() {
     let (ws, server) = server_with_tenants();
     let conn = rusqlite::Connection::open(ws.db()).unwrap();
     conn.execute_batch(
-        "PRAGMA ignore_check_constraints = ON;
-         UPDATE contacts SET platform = 'fax' WHERE id = '11111111-1111-4111-8111-111111111111';",
+        "UPDATE contact_info_bodies SET etag = 'fax'
+         WHERE contact_id = '11111111-1111-4111-8111-111111111111';",
     )
     .unwrap();
 

@@ -15,5 +15,6 @@ mod keys;
 mod limits;
 mod openapi;
 mod ops;
+mod read_model;
 mod write_consistency;
 mod writes;

@@ -1,0 +1,219 @@
+//! The `/info` read model (schema V3): every answer served is the one the contact's rows
+//! render now, after loads, reloads and API writes; `check` finds any that is not.
+
+use std::collections::HashMap;
+
+use serde_json::{Value, json};
+
+use contactd::model::ContactId;
+use contactd::store::{Store, StoreOptions};
+
+use crate::helpers::*;
+
+const CLIENT_A: &str = "aaaaaaaa-0000-4000-8000-000000000001";
+const CLIENT_B: &str = "bbbbbbbb-0000-4000-8000-000000000002";
+
+/// Writes a generated fixture of `contacts` contacts and returns it with its keys by
+/// client.
+fn generated(ws: &Workspace, contacts: u32) -> (Value, HashMap<String, String>) {
+    let file = ws.path("generated.json");
+    let out = ws.run(&[
+        "fixtures",
+        "generate",
+        "--contacts",
+        &contacts.to_string(),
+        "--seed",
+        "12",
+        "--out",
+        file.to_str().unwrap(),
+    ]);
+    out.assert_success();
+    let keys = out
+        .stdout
+        .lines()
+        .filter_map(|l| {
+            let mut words = l.split_whitespace();
+            match (words.next(), words.next(), words.next(), words.next()) {
+                (Some("client"), Some(client), Some("key"), Some(key)) => {
+                    Some((client.to_owned(), key.to_owned()))
+                }
+                _ => None,
+            }
+        })
+        .collect();
+    let text = std::fs::read_to_string(&file).unwrap();
+    (serde_json::from_str(&text).unwrap(), keys)
+}
+
+/// Asks `/info` for every stored contact with its client's key and compares the answer,
+/// byte for byte and tag for tag, with the one rendered from its rows now.
+fn assert_every_answer_matches_its_rows(
+    ws: &Workspace,
+    server: &TestServer,
+    keys: &HashMap<String, String>,
+    stage: &str,
+) {
+    let store = Store::open_existing(&StoreOptions {
+        path: ws.db(),
+        pool_size: 1,
+    })
+    .unwrap();
+    let conn = rusqlite::Connection::open(ws.db()).unwrap();
+    let mut stmt = conn.prepare("SELECT id, client_id FROM contacts").unwrap();
+    let contacts: Vec<(String, String)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert!(contacts.len() >= 3, "{stage}: the data is loaded");
+    for (id, client) in &contacts {
+        let key = &keys[client];
+        let expected = store
+            .render_from_source(&ContactId::parse(id).unwrap())
+            .unwrap()
+            .unwrap();
+        let served = server.info(id, Some(key));
+        assert_eq!(served.status, 200, "{stage}: {id}");
+        assert_eq!(
+            served.body,
+            String::from_utf8(expected.body).unwrap(),
+            "{stage}: the answer for {id} is not its rows' answer"
+        );
+        assert_eq!(
+            served.header("etag"),
+            Some(format!("\"{}\"", expected.etag).as_str()),
+            "{stage}: {id}"
+        );
+    }
+}
+
+#[test]
+fn every_answer_served_is_its_rows_answer_after_loads_reloads_and_writes() {
+    let (ws, server) = server_with_tenants();
+    let (mut fixture, mut keys) = generated(&ws, 120);
+    keys.insert(CLIENT_A.to_owned(), KEY_A.to_owned());
+    keys.insert(CLIENT_B.to_owned(), KEY_B.to_owned());
+    assert_every_answer_matches_its_rows(&ws, &server, &keys, "tenants loaded");
+
+    // A load in another process, while the server runs.
+    ws.load(ws.path("generated.json").to_str().unwrap());
+    assert_every_answer_matches_its_rows(&ws, &server, &keys, "generated loaded");
+    let conn = rusqlite::Connection::open(ws.db()).unwrap();
+    let count: i64 = conn
+        .query_row("SELECT count(*) FROM contact_info_bodies", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(count, 123, "one answer per contact");
+
+    // A reload that changes contacts, tickets alone, and which ticket is active.
+    let contacts = fixture["contacts"].as_array_mut().unwrap();
+    let mut changed = 0;
+    for (i, contact) in contacts.iter_mut().enumerate() {
+        if i % 3 == 0 {
+            contact["name"] = json!(format!("Renombrado {i}"));
+        }
+        let active = contact["active_ticket_v2_id"].clone();
+        if active.is_null() {
+            continue;
+        }
+        if i % 4 == 1 {
+            // The active ticket alone changes: its contact's row stays as it was.
+            let tickets = contact["tickets"].as_array_mut().unwrap();
+            let ticket = tickets.iter_mut().find(|t| t["id"] == active).unwrap();
+            ticket["status"] = json!("ESCALATED");
+            ticket["metadata"] = json!({"reloaded": i, "nested": {"deep": [1, 2.50, "x"]}});
+            changed += 1;
+        } else if i % 4 == 2 {
+            contact["active_ticket_v2_id"] = Value::Null;
+        }
+    }
+    assert!(changed > 5, "the reload changes tickets");
+    let reload = ws.write("reload.json", &fixture.to_string());
+    ws.load(reload.to_str().unwrap());
+    assert_every_answer_matches_its_rows(&ws, &server, &keys, "reloaded");
+
+    // The API's writes: a contact's metadata, a ticket's by id, a ticket's by contact.
+    let contacts = fixture["contacts"].as_array().unwrap();
+    for (i, contact) in contacts.iter().enumerate().filter(|(i, _)| i % 7 == 0) {
+        let id = contact["id"].as_str().unwrap();
+        let key = &keys[contact["client_id"].as_str().unwrap()];
+        let path = format!("{CONTACT_ROUTE}/{id}/update-metadata");
+        let reply = server.post_json(
+            &path,
+            key,
+            &json!({"Written By": "api", "n": i}).to_string(),
+        );
+        assert_eq!(reply.status, 201, "{}", reply.body);
+        if let Some(ticket) = contact["tickets"].as_array().unwrap().first() {
+            let body = json!({"ticket_id": ticket["id"], "metadata": {"from api": i.to_string()}});
+            let reply = server.post_json("/api/public/ticket/metadata", key, &body.to_string());
+            assert!(matches!(reply.status, 201 | 404), "{}", reply.body);
+        }
+    }
+    let reply = server.post_json(
+        "/api/public/ticket/metadata",
+        KEY_A,
+        &json!({"ai_contact_id": FULL_CONTACT, "metadata": {"by contact": "yes"}}).to_string(),
+    );
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    assert_every_answer_matches_its_rows(&ws, &server, &keys, "after API writes");
+
+    // Reloading the first file puts back what it says and keeps what the API wrote
+    // elsewhere; either way the answers follow.
+    ws.load(ws.path("generated.json").to_str().unwrap());
+    assert_every_answer_matches_its_rows(&ws, &server, &keys, "first file again");
+    ws.run(&["check"]).assert_success();
+}
+
+#[test]
+fn check_names_every_contact_whose_stored_answer_drifted_from_its_rows() {
+    let ws = Workspace::with_tenants();
+    let healthy = ws.run(&["check"]);
+    healthy.assert_success();
+    assert!(
+        healthy.stdout.contains("stored /info answers: ok"),
+        "{}",
+        healthy.stdout
+    );
+    let conn = rusqlite::Connection::open(ws.db()).unwrap();
+    conn.execute_batch(&format!(
+        "UPDATE contacts SET name = 'Cambiado a mano' WHERE id = '{FULL_CONTACT}';
+         DELETE FROM contact_info_bodies WHERE contact_id = '{MINIMAL_CONTACT}';
+         UPDATE contact_info_bodies SET client_id = '{CLIENT_A}'
+          WHERE contact_id = '{CONTACT_OF_B}';"
+    ))
+    .unwrap();
+
+    let out = ws.run(&["check"]);
+
+    out.assert_failure();
+    for expected in [
+        format!("the stored /info answer of contact {FULL_CONTACT} differs from its rows"),
+        format!("contact {MINIMAL_CONTACT} has no stored /info answer"),
+        format!("contact {CONTACT_OF_B} is filed under client {CLIENT_A}"),
+    ] {
+        assert!(
+            out.stdout.contains(&expected),
+            "{expected}:\n{}",
+            out.stdout
+        );
+    }
+}
+
+#[test]
+fn new_databases_use_pages_that_hold_an_answer_whole() {
+    let ws = Workspace::with_tenants();
+    let conn = rusqlite::Connection::open(ws.db()).unwrap();
+    let page_size: i64 = conn
+        .query_row("PRAGMA page_size", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(page_size, 16384);
+    // Every answer of the test data sits in its leaf: no overflow page in the table.
+    let overflow: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM dbstat WHERE name = 'contact_info_bodies' AND pagetype = 'overflow'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(overflow, 0);
+}
