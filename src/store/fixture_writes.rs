@@ -13,6 +13,10 @@ use crate::model::{
 /// Writes and the look-ups that validation needs, on one open transaction.
 pub struct FixtureWriter<'t> {
     tx: &'t Transaction<'t>,
+    /// The database had no client when the load began, so it had no row at all (every
+    /// row belongs to a client): the owner lookups below, which run before the load
+    /// writes, have nothing to find. A million-contact load made seven million of them.
+    was_empty: bool,
 }
 
 impl<'t> FixtureWriter<'t> {
@@ -27,15 +31,26 @@ impl<'t> FixtureWriter<'t> {
              ) WITHOUT ROWID;
              DELETE FROM temp.search_queue;",
         )?;
-        Ok(Self { tx })
+        let was_empty = tx.query_row("SELECT NOT EXISTS (SELECT 1 FROM clients)", [], |r| {
+            r.get(0)
+        })?;
+        Ok(Self { tx, was_empty })
     }
 
+    // The look-ups below answer for the database as it was before the load wrote.
+
     pub fn client_exists(&self, id: &ClientId) -> Result<bool> {
+        if self.was_empty {
+            return Ok(false);
+        }
         api_keys::client_exists(self.tx, id)
     }
 
     /// The one column `sql` selects from the row keyed by `key`, if there is one.
     fn lookup<T: FromSql>(&self, sql: &str, key: impl ToSql) -> Result<Option<T>> {
+        if self.was_empty {
+            return Ok(None);
+        }
         let mut stmt = self.tx.prepare_cached(sql)?;
         Ok(stmt.query_row([key], |r| r.get(0)).optional()?)
     }
@@ -52,6 +67,9 @@ impl<'t> FixtureWriter<'t> {
 
     /// The contact a stored ticket belongs to, and its status.
     pub fn ticket_owner(&self, id: &TicketId) -> Result<Option<(ContactId, TicketStatus)>> {
+        if self.was_empty {
+            return Ok(None);
+        }
         let mut stmt = self
             .tx
             .prepare_cached("SELECT ai_contact_id, status FROM tickets WHERE id = ?1")?;

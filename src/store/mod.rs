@@ -34,14 +34,11 @@ type Pool = r2d2::Pool<SqliteConnectionManager>;
 /// How long a statement waits for another writer before giving up with "database is locked".
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The page size of new databases. A rendered `/info` answer (about 1.5–2 KiB, the read
-/// model of V3) fits whole in a leaf of a 16 KiB page; with 4 KiB pages it spills into an
-/// overflow page, one more read per request. Existing files keep the size they have.
-const PAGE_SIZE: i64 = 16 * 1024;
-
-/// Page cache sizes, in KiB (SQLite takes a negative `cache_size` as KiB).
+/// Page cache sizes, in KiB (SQLite takes a negative `cache_size` as KiB). A serving
+/// connection keeps 8 MiB: the inner pages of the read model's index and table (about
+/// 4 MiB at a million contacts) then stay cached, and a request reads two leaves only.
 const BULK_CACHE_KIB: i64 = -1024 * 1024;
-const DEFAULT_CACHE_KIB: i64 = -2 * 1024;
+const DEFAULT_CACHE_KIB: i64 = -8 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -135,12 +132,6 @@ impl Store {
         // One direct connection first, so that a bad file fails at once with SQLite's own
         // words rather than after the pool's connection timeout.
         let mut conn = connect(path, open_flags())?;
-        // Only a file with no pages yet takes it; for any other it does nothing.
-        conn.pragma_update(None, "page_size", PAGE_SIZE)
-            .map_err(|source| StoreError::Open {
-                path: path.clone(),
-                source,
-            })?;
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(|source| StoreError::Open {
                 path: path.clone(),
@@ -281,13 +272,16 @@ fn open_flags() -> OpenFlags {
 /// No `mmap_size`: a memory map saved about 5 % of a read while nothing wrote, but a
 /// reader that sees a new commit unmaps the whole map (SQLite does so on any change)
 /// and faults its pages back in. With API writes a few thousand commits a second, that
-/// cost reads a quarter of their rate (BENCHMARKS.md, "Writes").
+/// cost reads a quarter of their rate (BENCHMARKS.md, "Writes"). Measured again with
+/// the read model of V3 (issue 12): /info alone 8-10 % faster with a map, /info beside
+/// 2,000 writes/s kept 0.44 of its rate with it and 0.66 without.
 fn configure_connection(conn: &mut Connection) -> rusqlite::Result<()> {
     conn.busy_timeout(BUSY_TIMEOUT)?;
     // temp_store: statement journals of upserts go to memory, not to a temp file.
     conn.execute_batch(
         "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; PRAGMA temp_store = MEMORY;",
-    )
+    )?;
+    conn.pragma_update(None, "cache_size", DEFAULT_CACHE_KIB)
 }
 
 #[cfg(test)]
