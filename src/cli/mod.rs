@@ -94,7 +94,9 @@ fn load_fixtures(
     limits: FixtureLimits,
 ) -> anyhow::Result<()> {
     // Read and size-checked before the database is created or touched.
+    let started = std::time::Instant::now();
     let sources = fixtures::read_sources(paths, limits.max_fixture_bytes)?;
+    tracing::debug!(elapsed = ?started.elapsed(), "fixture files read");
     let store = open(store_options)?;
     let summary = fixtures::load(&store, &sources)?;
     say!("loaded {summary}");

@@ -1,5 +1,6 @@
-//! Cached bodies and key lookups are never stale: a commit by another process is
-//! visible on the very next request. One worker, so every request meets a warm cache.
+//! Answers and key lookups are never stale: a commit by another process is visible on
+//! the very next request, through the stored answers of the read model and the
+//! worker's key cache alike. One worker, so every request meets a warm cache.
 
 use serde_json::json;
 
