@@ -372,6 +372,16 @@ impl TestServer {
             .expect("RssAnon in /proc/PID/status")
     }
 
+    /// How many memory maps of the file at `path` the server holds (from
+    /// /proc/PID/maps).
+    pub fn maps_of(&self, path: &Path) -> usize {
+        let maps =
+            std::fs::read_to_string(format!("/proc/{}/maps", self.pid())).expect("/proc/PID/maps");
+        let path = path.canonicalize().expect("the mapped file exists");
+        let name = path.to_str().unwrap();
+        maps.lines().filter(|l| l.ends_with(name)).count()
+    }
+
     /// The server's log so far (stderr).
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()

@@ -217,3 +217,34 @@ fn an_answer_sits_whole_in_its_table_leaf() {
         .unwrap();
     assert_eq!(overflow, 0);
 }
+
+#[test]
+fn a_reader_maps_the_file_while_nobody_writes_and_reads_it_plainly_while_anybody_does() {
+    let ws = Workspace::with_tenants();
+    let server = ws.serve(&["--no-demo", "--workers", "1"]);
+    let read = || assert_eq!(server.info(FULL_CONTACT, Some(KEY_A)).status, 200);
+    read();
+    assert_eq!(server.maps_of(&ws.db()), 0, "not before a quiet second");
+
+    std::thread::sleep(std::time::Duration::from_millis(1200));
+    read();
+    assert_eq!(server.maps_of(&ws.db()), 1, "mapped after a quiet second");
+
+    // A commit seen by one read turns the map off for the next.
+    let path = format!("{CONTACT_ROUTE}/{FULL_CONTACT}/update-metadata");
+    let reply = server.post_json(&path, KEY_A, r#"{"tier":"gold"}"#);
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    read();
+    read();
+    assert_eq!(server.maps_of(&ws.db()), 0, "unmapped while writes come");
+    let served = server.info(FULL_CONTACT, Some(KEY_A)).json();
+    assert_eq!(served["metadata"]["tier"], "gold");
+
+    std::thread::sleep(std::time::Duration::from_millis(1200));
+    read();
+    assert_eq!(server.maps_of(&ws.db()), 1, "mapped again once quiet");
+    assert_eq!(
+        server.info(FULL_CONTACT, Some(KEY_A)).json()["metadata"]["tier"],
+        "gold"
+    );
+}
