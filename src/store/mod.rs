@@ -269,12 +269,10 @@ fn open_flags() -> OpenFlags {
 /// built with STAT4, and with its statistics present `prepare_cached` statements are
 /// re-prepared for every new bound value, which halves the endpoint's throughput.
 ///
-/// No `mmap_size`: a memory map saved about 5 % of a read while nothing wrote, but a
-/// reader that sees a new commit unmaps the whole map (SQLite does so on any change)
-/// and faults its pages back in. With API writes a few thousand commits a second, that
-/// cost reads a quarter of their rate (BENCHMARKS.md, "Writes"). Measured again with
-/// the read model of V3 (issue 12): /info alone 8-10 % faster with a map, /info beside
-/// 2,000 writes/s kept 0.44 of its rate with it and 0.66 without.
+/// No `mmap_size` here: SQLite drops a connection's whole map at every commit it sees,
+/// which under the API's writes costs reads more than the map saves (BENCHMARKS.md,
+/// "Writes"). The HTTP workers' readers map the file only while nobody writes
+/// (`Reader`, in reader.rs).
 fn configure_connection(conn: &mut Connection) -> rusqlite::Result<()> {
     conn.busy_timeout(BUSY_TIMEOUT)?;
     // temp_store: statement journals of upserts go to memory, not to a temp file.
