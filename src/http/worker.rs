@@ -6,7 +6,7 @@
 //! last request; if so, the cache is emptied. That covers every writer: `fixtures
 //! load` and `keys revoke` in other processes as much as anything in this one.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::num::NonZeroUsize;
 
 use lru::LruCache;
@@ -21,7 +21,6 @@ const KEY_CACHE_ENTRIES: NonZeroUsize = NonZeroUsize::new(1024).unwrap();
 pub struct WorkerContext {
     store: Store,
     reader: RefCell<Option<Reader>>,
-    seen_version: Cell<Option<i64>>,
     keys: RefCell<LruCache<KeyHash, Option<ClientId>>>,
 }
 
@@ -30,7 +29,6 @@ impl WorkerContext {
         Self {
             store,
             reader: RefCell::new(None),
-            seen_version: Cell::new(None),
             keys: RefCell::new(LruCache::new(KEY_CACHE_ENTRIES)),
         }
     }
@@ -52,8 +50,7 @@ impl WorkerContext {
             None => slot.insert(self.store.reader()?),
         };
         reader.in_snapshot(|reader| {
-            let version = reader.data_version()?;
-            if self.seen_version.replace(Some(version)) != Some(version) {
+            if reader.saw_commit()? {
                 self.keys.borrow_mut().clear();
             }
             f(&Snapshot {

@@ -125,14 +125,15 @@ impl Reader {
         Ok(())
     }
 
-    /// SQLite's `data_version`: it changes whenever another connection, in this process
-    /// or any other, commits. Equal values mean nothing this reader could see changed.
-    pub fn data_version(&self) -> Result<i64> {
+    /// True when another connection, in this process or any other, has committed since
+    /// this reader last asked (and at its first ask): SQLite's `data_version` moved.
+    pub fn saw_commit(&self) -> Result<bool> {
         let mut stmt = self.conn.prepare_cached("PRAGMA data_version")?;
-        let version = stmt.query_row([], |r| r.get(0))?;
-        if self.seen_version.replace(Some(version)) != Some(version) {
+        let version: i64 = stmt.query_row([], |r| r.get(0))?;
+        let moved = self.seen_version.replace(Some(version)) != Some(version);
+        if moved {
             self.changed_at.set(Instant::now());
         }
-        Ok(version)
+        Ok(moved)
     }
 }
