@@ -38,6 +38,16 @@ pub(super) fn client_exists(conn: &Connection, client: &ClientId) -> Result<bool
     Ok(stmt.query_row([client], |r| r.get(0))?)
 }
 
+/// True when no client is stored, so no row at all is (every row belongs to a client):
+/// a new database.
+pub(super) fn no_client(conn: &Connection) -> Result<bool> {
+    Ok(
+        conn.query_row("SELECT NOT EXISTS (SELECT 1 FROM clients)", [], |r| {
+            r.get(0)
+        })?,
+    )
+}
+
 impl Store {
     pub fn client_exists(&self, client: &ClientId) -> Result<bool> {
         client_exists(&*self.conn()?, client)

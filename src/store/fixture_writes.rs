@@ -31,9 +31,7 @@ impl<'t> FixtureWriter<'t> {
              ) WITHOUT ROWID;
              DELETE FROM temp.search_queue;",
         )?;
-        let was_empty = tx.query_row("SELECT NOT EXISTS (SELECT 1 FROM clients)", [], |r| {
-            r.get(0)
-        })?;
+        let was_empty = api_keys::no_client(tx)?;
         Ok(Self { tx, was_empty })
     }
 
