@@ -45,6 +45,14 @@ pub(super) fn body(
         .optional()?)
 }
 
+/// Contact `id`'s answer rendered from its rows now, whatever is stored.
+pub(super) fn rendered_from_rows(conn: &Connection, id: &ContactId) -> Result<Option<InfoBody>> {
+    match contacts::contact_info(conn, id)? {
+        Some(info) => Ok(Some(InfoBody::render(&info)?)),
+        None => Ok(None),
+    }
+}
+
 /// Renders contact `id` from its source rows and stores the answer (or removes it, when
 /// the contact is gone).
 pub(super) fn refresh(conn: &Connection, id: &ContactId) -> Result<()> {
@@ -77,8 +85,8 @@ fn store(conn: &Connection, info: &ContactInfo) -> Result<()> {
     Ok(())
 }
 
-/// Renders every contact again (migration V3); returns how many.
-pub(super) fn rebuild(conn: &Connection) -> Result<u64> {
+/// Renders every contact again (migration V3).
+pub(super) fn rebuild(conn: &Connection) -> Result<()> {
     let mut stmt = conn.prepare(concat!(
         "SELECT ",
         contact_info_columns!(),
@@ -86,12 +94,10 @@ pub(super) fn rebuild(conn: &Connection) -> Result<u64> {
         contact_info_tables!()
     ))?;
     let mut rows = stmt.query([])?;
-    let mut count = 0;
     while let Some(row) = rows.next()? {
         store(conn, &contact_info_from_row(row)?)?;
-        count += 1;
     }
-    Ok(count)
+    Ok(())
 }
 
 /// The contacts whose stored answer is missing, filed under another client, or not the

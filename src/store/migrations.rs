@@ -110,7 +110,7 @@ pub fn apply(conn: &mut Connection, path: &Path) -> Result<Vec<String>> {
 fn data_step(conn: &Connection, m: &refinery::Migration) -> Result<()> {
     match m.name() {
         // Rendering the answers of the contacts already stored is Rust, not SQL.
-        "read_model" => info_bodies::rebuild(conn).map(drop),
+        "read_model" => info_bodies::rebuild(conn),
         _ => Ok(()),
     }
 }

@@ -205,18 +205,12 @@ impl Store {
     /// Contact `id`'s `/info` answer rendered now from its rows, not read from the read
     /// model: what the stored one must equal.
     pub fn render_from_source(&self, id: &ContactId) -> Result<Option<InfoBody>> {
-        let conn = self.conn()?;
-        contacts::contact_info(&conn, id)?
-            .map(|info| InfoBody::render(&info).map_err(StoreError::from))
-            .transpose()
+        info_bodies::rendered_from_rows(&*self.conn()?, id)
     }
 
     /// True when no client has been stored yet: a new database.
     pub fn is_empty(&self) -> Result<bool> {
-        let conn = self.conn()?;
-        let any: bool =
-            conn.query_row("SELECT EXISTS (SELECT 1 FROM clients)", [], |r| r.get(0))?;
-        Ok(!any)
+        api_keys::no_client(&*self.conn()?)
     }
 
     /// Runs `f` in one immediate transaction: committed when it returns `Ok`, rolled back
