@@ -2,7 +2,8 @@
 //! platform's public API, over one bundled SQLite file.
 //!
 //! The arrows go one way: `http` and `fixtures` use `store` and `model`; `store` uses
-//! `model`; `model` uses neither. `cli` wires them together.
+//! `model`; `model` uses neither. `webhooks` (the sender) uses `store` and `model`.
+//! `cli` wires them together.
 
 pub mod api_key;
 pub mod cli;
@@ -11,3 +12,4 @@ pub mod fixtures;
 pub mod http;
 pub mod model;
 pub mod store;
+pub mod webhooks;

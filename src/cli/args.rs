@@ -185,8 +185,46 @@ pub struct ServeArgs {
           value_parser = clap::value_parser!(u64).range(0..=3600))]
     pub shutdown_timeout: u64,
 
+    /// Store webhook events and deliveries but send nothing (a server without the flag
+    /// sends them). The environment says so with CONTACTD_WEBHOOKS=false.
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_value_t = false,
+          default_missing_value = "true", value_parser = parse_bool)]
+    pub no_webhooks: bool,
+
+    /// Send webhook deliveries (on unless --no-webhooks or CONTACTD_WEBHOOKS=false).
+    #[arg(long, env = "CONTACTD_WEBHOOKS", value_name = "BOOL", hide = true,
+          default_value_t = true, value_parser = parse_bool)]
+    pub webhooks: bool,
+
+    /// Seconds a webhook receiver has to answer an attempt, whole body included.
+    #[arg(long, env = "CONTACTD_WEBHOOK_TIMEOUT", value_name = "SECS", default_value_t = 5.0,
+          value_parser = parse_timeout)]
+    pub webhook_timeout: f64,
+
+    /// Seconds between a failed webhook attempt and the next, one per retry
+    /// (comma-separated, decimals allowed; each ±10 % at random).
+    #[arg(long, env = "CONTACTD_WEBHOOK_RETRY_SCHEDULE", value_name = "LIST",
+          default_value = "5,30,120,600,1800,3600,7200,14400,28800",
+          value_parser = crate::model::RetrySchedule::parse)]
+    pub webhook_retry_schedule: crate::model::RetrySchedule,
+
+    /// Days delivered, failed and cancelled webhook deliveries are kept.
+    #[arg(long, env = "CONTACTD_WEBHOOK_RETENTION_DAYS", value_name = "N", default_value_t = 7,
+          value_parser = clap::value_parser!(u32).range(1..=3650))]
+    pub webhook_retention_days: u32,
+
     #[command(flatten)]
     pub fixture_limits: FixtureLimits,
+}
+
+/// A webhook timeout: more than 0 and at most 5 minutes.
+fn parse_timeout(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(s) if s > 0.0 && s <= 300.0 => Ok(s),
+        _ => Err(format!(
+            "expected seconds above 0 and at most 300, got {text:?}"
+        )),
+    }
 }
 
 #[derive(Debug, Clone, Copy, Args)]

@@ -10,6 +10,7 @@ use super::{ServeArgs, open, output};
 use crate::fixtures;
 use crate::http::{self, RequestLimits, ServerOptions};
 use crate::store::StoreOptions;
+use crate::webhooks;
 
 /// Connections the pool keeps beyond one per worker: for readiness checks, metrics and
 /// other work that runs off the workers.
@@ -75,6 +76,26 @@ pub(super) fn serve(db: PathBuf, args: ServeArgs) -> anyhow::Result<()> {
         },
         console: args.console && !args.no_console,
     };
+    let delivery_metrics = webhooks::DeliveryMetrics::new()?;
+    let on_commit = if args.webhooks && !args.no_webhooks {
+        let sender = webhooks::Sender::start(
+            &store,
+            webhooks::SenderOptions {
+                timeout: Duration::from_secs_f64(args.webhook_timeout),
+                schedule: args.webhook_retry_schedule.clone(),
+                retention: Duration::from_secs(u64::from(args.webhook_retention_days) * 86_400),
+            },
+            delivery_metrics.clone(),
+        )?;
+        Some(sender.on_commit())
+    } else {
+        note("webhooks: deliveries are stored, not sent (--no-webhooks)".to_owned());
+        None
+    };
+    let companions = http::Companions {
+        delivery_metrics,
+        on_commit,
+    };
     let bind = args.bind.clone();
     actix_web::rt::System::new().block_on(async move {
         let mut listeners = Vec::new();
@@ -84,7 +105,7 @@ pub(super) fn serve(db: PathBuf, args: ServeArgs) -> anyhow::Result<()> {
                 .with_context(|| format!("cannot listen on {addr}"))?;
             listeners.push(TcpListener::from(socket));
         }
-        let (server, addrs) = http::serve(store, listeners, &options)
+        let (server, addrs) = http::serve(store, listeners, &options, companions)
             .with_context(|| format!("cannot listen on {bind}"))?;
         if let (Some((key, contact)), Some(addr)) = (sample, addrs.first()) {
             note(format!("demo API key: {key}"));

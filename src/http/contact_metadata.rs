@@ -32,7 +32,7 @@ pub async fn update_metadata(
         .match_info()
         .get("aiContactId")
         .and_then(ContactId::parse)
-        .ok_or(ApiError::InvalidContactId)?;
+        .ok_or(ApiError::InvalidPathId)?;
     let members = body::json_object(&req, payload, &limits).await?;
     let patch = patch_of(members).map_err(ApiError::Validation)?;
     let answer = written(&patch)?;

@@ -35,7 +35,7 @@ pub async fn contact_info(
     let stored = worker.read(|snapshot| {
         let client = key.client(snapshot)?;
         // Checked only now that the key is known good: 401 comes before 400.
-        let id = contact_id.flatten().ok_or(ApiError::InvalidContactId)?;
+        let id = contact_id.flatten().ok_or(ApiError::InvalidPathId)?;
         snapshot
             .reader()
             .contact_body(&client, &id)?

@@ -13,11 +13,15 @@ pub enum ApiError {
     #[error("Invalid or missing API key")]
     Unauthorized,
     #[error("Validation failed (uuid is expected)")]
-    InvalidContactId,
+    InvalidPathId,
     #[error("Contact not found")]
     ContactNotFound,
     #[error("Ticket not found")]
     TicketNotFound,
+    #[error("Webhook not found")]
+    WebhookNotFound,
+    #[error("Delivery not found")]
+    DeliveryNotFound,
     /// Bad query parameters or body fields: one string per problem, each starting with
     /// the parameter's name; the envelope's `message` is then a list.
     #[error("{}", .0.join("; "))]
@@ -73,13 +77,15 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
-            Self::InvalidContactId
+            Self::InvalidPathId
             | Self::Validation(_)
             | Self::BadRequest(_)
             | Self::MalformedBody(_) => StatusCode::BAD_REQUEST,
-            Self::ContactNotFound | Self::TicketNotFound | Self::RouteNotFound { .. } => {
-                StatusCode::NOT_FOUND
-            }
+            Self::ContactNotFound
+            | Self::TicketNotFound
+            | Self::WebhookNotFound
+            | Self::DeliveryNotFound
+            | Self::RouteNotFound { .. } => StatusCode::NOT_FOUND,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Busy => StatusCode::SERVICE_UNAVAILABLE,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,

@@ -27,7 +27,7 @@ pub async fn messages(
     let page = params::page(&Params::parse(req.query_string()));
     let rendered = worker.read(|snapshot| {
         let client = key.client(snapshot)?;
-        let id = contact_id.flatten().ok_or(ApiError::InvalidContactId)?;
+        let id = contact_id.flatten().ok_or(ApiError::InvalidPathId)?;
         let page = page.ok_or(ApiError::BadRequest("Invalid page parameter"))?;
         let (messages, total) = snapshot
             .reader()

@@ -10,15 +10,17 @@ use prometheus::{
 };
 
 use crate::store::{Store, StoreError};
+use crate::webhooks::DeliveryMetrics;
 
 /// The label of requests no route matched.
 pub const UNMATCHED_ROUTE: &str = "<unmatched>";
 
 /// Latency buckets, in seconds: the endpoint answers in tens of microseconds when all
-/// is well, so the low end is fine-grained.
+/// is well, so the low end is fine-grained; the top reaches past the header timeout and
+/// an injected delay, so a stalled request shows as what it was, not as "over 1 s".
 const LATENCY_BUCKETS: &[f64] = &[
     0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
-    1.0,
+    1.0, 2.5, 5.0, 10.0,
 ];
 
 /// The label of a method outside the standard set.
@@ -44,10 +46,11 @@ pub struct Metrics {
     pool_idle: IntGauge,
     contacts: IntGauge,
     live_keys: IntGauge,
+    pending_deliveries: IntGauge,
 }
 
 impl Metrics {
-    pub fn new() -> Result<Self, prometheus::Error> {
+    pub fn new(deliveries: &DeliveryMetrics) -> Result<Self, prometheus::Error> {
         let registry = Registry::new_custom(Some("contactd".into()), None)?;
         let requests = IntCounterVec::new(
             Opts::new(
@@ -74,6 +77,13 @@ impl Metrics {
         )?;
         let contacts = IntGauge::new("contacts", "Contacts stored")?;
         let live_keys = IntGauge::new("api_keys_live", "API keys stored and not revoked")?;
+        let pending_deliveries = IntGauge::new(
+            "webhook_pending",
+            "Webhook deliveries waiting for an attempt or a retry",
+        )?;
+        registry.register(Box::new(pending_deliveries.clone()))?;
+        registry.register(Box::new(deliveries.deliveries.clone()))?;
+        registry.register(Box::new(deliveries.attempt_duration.clone()))?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(latency.clone()))?;
         registry.register(Box::new(pool_connections.clone()))?;
@@ -88,6 +98,7 @@ impl Metrics {
             pool_idle,
             contacts,
             live_keys,
+            pending_deliveries,
         })
     }
 
@@ -110,6 +121,7 @@ impl Metrics {
         let counts = store.counts()?;
         self.contacts.set(counts.contacts);
         self.live_keys.set(counts.live_keys);
+        self.pending_deliveries.set(counts.pending_deliveries);
         let mut text = Vec::new();
         // Encoding plain counters into a Vec cannot fail.
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut text);

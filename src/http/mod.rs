@@ -16,6 +16,7 @@ mod params;
 mod pipelines;
 mod request_context;
 mod tickets;
+mod webhooks;
 mod worker;
 
 use std::net::SocketAddr;
@@ -32,7 +33,8 @@ use actix_web::{
 pub use error::ApiError;
 pub use limits::RequestLimits;
 
-use crate::store::Store;
+use crate::store::{OnCommit, Store};
+use crate::webhooks::DeliveryMetrics;
 use worker::WorkerContext;
 
 /// How the server listens.
@@ -64,10 +66,35 @@ fn configure(cfg: &mut web::ServiceConfig) {
             contact_metadata::update_metadata,
         ))
         .service(post(tickets::METADATA_ROUTE, tickets::update_metadata))
+        // The fixed paths before `{id}`, which would take them.
+        .service(get_or_head(webhooks::TOPICS_ROUTE, webhooks::topics))
+        .service(get_or_head(webhooks::CALLS_ROUTE, webhooks::calls))
+        .service(post(webhooks::RETRY_ROUTE, webhooks::retry))
+        .service(
+            web::resource(webhooks::COLLECTION_ROUTE)
+                .route(web::get().to(webhooks::list))
+                .route(web::head().to(webhooks::list))
+                .route(web::post().to(webhooks::create))
+                .default_service(not_allowed("GET, HEAD, POST")),
+        )
+        .service(post(webhooks::RESTORE_ROUTE, webhooks::restore))
+        .service(
+            web::resource(webhooks::ITEM_ROUTE)
+                .route(web::get().to(webhooks::get))
+                .route(web::head().to(webhooks::get))
+                .route(web::put().to(webhooks::update))
+                .route(web::delete().to(webhooks::delete))
+                .default_service(not_allowed("GET, HEAD, PUT, DELETE")),
+        )
         .service(get_or_head("/healthz", ops::healthz))
         .service(get_or_head("/readyz", ops::readyz))
         .service(get_or_head("/metrics", ops::metrics))
         .service(get_or_head("/openapi.json", ops::openapi));
+}
+
+/// 405 with `Allow`: the default of a resource, for the methods it does not answer.
+fn not_allowed(allow: &'static str) -> actix_web::Route {
+    web::to(move || async move { Err::<HttpResponse, _>(ApiError::MethodNotAllowed { allow }) })
 }
 
 /// A resource that answers GET and HEAD, and 405 with `Allow` to any other method.
@@ -80,9 +107,7 @@ where
     web::resource(path)
         .route(web::get().to(handler.clone()))
         .route(web::head().to(handler))
-        .default_service(web::to(|| async {
-            Err::<HttpResponse, _>(ApiError::MethodNotAllowed { allow: "GET, HEAD" })
-        }))
+        .default_service(not_allowed("GET, HEAD"))
 }
 
 /// A resource that answers POST, and 405 with `Allow` to any other method.
@@ -94,9 +119,7 @@ where
 {
     web::resource(path)
         .route(web::post().to(handler))
-        .default_service(web::to(|| async {
-            Err::<HttpResponse, _>(ApiError::MethodNotAllowed { allow: "POST" })
-        }))
+        .default_service(not_allowed("POST"))
 }
 
 /// CORS for browser dashboards on the given origins, with the headers the endpoints
@@ -105,7 +128,7 @@ fn cors(origins: &[String]) -> Cors {
     origins
         .iter()
         .fold(Cors::default(), |cors, origin| cors.allowed_origin(origin))
-        .allowed_methods(["GET", "HEAD", "POST"])
+        .allowed_methods(["GET", "HEAD", "POST", "PUT", "DELETE"])
         .allowed_headers(["x-api-key", "x-request-id", "if-none-match", "content-type"])
         .expose_headers(["etag", "x-request-id"])
         .max_age(600)
@@ -118,19 +141,29 @@ async fn route_not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
     })
 }
 
+/// What runs beside the HTTP server and the server reports on or rings.
+pub struct Companions {
+    /// The webhook sender's counters, served on `/metrics`.
+    pub delivery_metrics: DeliveryMetrics,
+    /// Rung after every commit of the API's writes (the webhook sender's bell).
+    pub on_commit: Option<OnCommit>,
+}
+
 /// The server (not yet running) on listening sockets, with the addresses it listens on.
 pub fn serve(
     store: Store,
     listeners: Vec<std::net::TcpListener>,
     options: &ServerOptions,
+    companions: Companions,
 ) -> anyhow::Result<(Server, Vec<SocketAddr>)> {
-    let metrics = web::Data::new(metrics::Metrics::new()?);
+    let metrics = web::Data::new(metrics::Metrics::new(&companions.delivery_metrics)?);
+    let delivery_metrics = web::Data::new(companions.delivery_metrics);
     let auth_limit = web::Data::new(auth_limit::AuthFailureLimit::new(
         options.auth_failures_per_minute,
     ));
     let cors_origins = options.cors_origins.clone();
     let limits = web::Data::new(options.limits);
-    let writer = web::Data::new(store.start_writer()?);
+    let writer = web::Data::new(store.start_writer(companions.on_commit)?);
     let console = options.console;
     let mut server = HttpServer::new(move || {
         // Called once per worker thread: each worker gets a context of its own.
@@ -140,6 +173,7 @@ pub fn serve(
             .app_data(auth_limit.clone())
             .app_data(limits.clone())
             .app_data(writer.clone())
+            .app_data(delivery_metrics.clone())
             .configure(configure)
             .configure(|cfg| {
                 if console {

@@ -4,8 +4,8 @@
 use std::borrow::Cow;
 
 use crate::model::{
-    ContactListQuery, ContactSearch, CustomField, EntityType, PipelineId, StageId, Timestamp,
-    phone_digits,
+    ContactListQuery, ContactSearch, CustomField, DeliveryQuery, DeliveryStatus, EntityType,
+    PipelineId, StageId, Timestamp, Topic, WebhookId, phone_digits,
 };
 
 /// The decoded parameters of one query string, in order.
@@ -171,6 +171,34 @@ pub fn contact_search(params: &Params<'_>) -> Option<ContactSearch> {
         phone_digits,
         email,
     })
+}
+
+/// `GET /api/webhooks/calls` (SPEC 10.4).
+pub fn delivery_query(params: &Params<'_>) -> Result<DeliveryQuery, Vec<String>> {
+    let mut p = Problems::default();
+    let webhook_id = p.read(params, "webhook_id", uuid(WebhookId::parse));
+    let status = p.read(params, "status", |v| {
+        v.parse::<DeliveryStatus>().map_err(|e| one_of(&e.expected))
+    });
+    let topic = p.read(params, "topic", |v| {
+        v.parse::<Topic>().map_err(|e| one_of(&e.expected))
+    });
+    let limit = p.read(params, "limit", |v| integer(v, 1, 500));
+    let offset = p.read(params, "offset", |v| integer(v, 0, i64::MAX));
+    if !p.0.is_empty() {
+        return Err(p.0);
+    }
+    Ok(DeliveryQuery {
+        webhook_id,
+        status,
+        topic,
+        limit: limit.map_or(100, |l| l as u32),
+        offset: offset.map_or(0, |o| o as u64),
+    })
+}
+
+fn one_of(values: &[&str]) -> String {
+    format!("must be one of the following values: {}", values.join(", "))
 }
 
 /// `page` of the messages route: a whole number from 1.

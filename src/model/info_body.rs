@@ -8,8 +8,8 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::{
-    ChatStatus, ClientId, ContactId, ContactInfo, CustomerId, JsonObject, Platform, Ticket,
-    TicketId, TicketStatus, Timestamp,
+    ChatStatus, ClientId, ContactId, ContactInfo, CustomerId, JsonObject, Members, Platform,
+    StageId, Ticket, TicketId, TicketStatus, Timestamp,
 };
 
 /// A rendered `/info` body and its strong entity tag (without the quotes).
@@ -40,6 +40,45 @@ pub fn body_tag(body: &[u8]) -> String {
 /// database is checked before it goes into a header.
 pub fn is_body_tag(tag: &str) -> bool {
     tag.len() == 32 && tag.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// A ticket as an event's `data` carries it (SPEC 10.2): as `/info` shows a ticket, and
+/// its current stage.
+pub fn ticket_event_data(ticket: &Ticket) -> serde_json::Result<String> {
+    #[derive(Serialize)]
+    struct TicketEvent<'a> {
+        #[serde(flatten)]
+        ticket: TicketBody<'a>,
+        current_stage_id: Option<StageId>,
+    }
+    serde_json::to_string(&TicketEvent {
+        ticket: TicketBody::from(ticket),
+        current_stage_id: ticket.stage_id,
+    })
+}
+
+/// A `contact.updated` event's `data`: the `/info` answer `after` the change, with a last
+/// key `changed` listing the top-level keys whose value differs from `before`, in
+/// `/info` order.
+pub fn contact_updated_data(before: &[u8], after: &[u8]) -> serde_json::Result<String> {
+    let old: Members = serde_json::from_slice(before)?;
+    let new: Members = serde_json::from_slice(after)?;
+    let changed: Vec<&str> = new
+        .0
+        .iter()
+        .filter(|(key, value)| {
+            !old.0
+                .iter()
+                .any(|(k, v)| k == key && v.get() == value.get())
+        })
+        .map(|(key, _)| key.as_str())
+        .collect();
+    let after = std::str::from_utf8(after).map_err(serde::ser::Error::custom)?;
+    let open = after.strip_suffix('}').unwrap_or(after);
+    Ok(format!(
+        "{open},\"changed\":{}}}",
+        serde_json::to_string(&changed)?
+    ))
 }
 
 #[derive(Serialize)]

@@ -16,7 +16,7 @@ mod metadata;
 mod queries;
 mod records;
 
-pub use info_body::{InfoBody, body_tag, is_body_tag};
+pub use info_body::{InfoBody, body_tag, contact_updated_data, is_body_tag, ticket_event_data};
 pub use json::{JsonObject, Members};
 pub use metadata::{MAX_METADATA_BYTES, MergeError, MetadataPatch, TicketTarget, snake_case};
 
@@ -360,6 +360,13 @@ pub fn abbreviate(text: &str) -> String {
         None => text.to_owned(),
     }
 }
+
+// After the macros it uses.
+mod webhook;
+pub use webhook::{
+    Delivery, DeliveryId, DeliveryQuery, DeliveryStatus, EventId, MAX_LIVE_WEBHOOKS, NewWebhook,
+    RetrySchedule, Topic, Webhook, WebhookChange, WebhookId, WebhookSecret, WebhookUrl, event_body,
+};
 
 #[cfg(test)]
 mod tests {

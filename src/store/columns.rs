@@ -6,8 +6,9 @@
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
 
 use crate::model::{
-    ApiKeyId, ChatStatus, ClientId, ContactId, CustomerId, Direction, JsonObject, MessageId,
-    MessageStatus, MessageType, PipelineId, Platform, StageId, TicketId, TicketStatus, Timestamp,
+    ApiKeyId, ChatStatus, ClientId, ContactId, CustomerId, DeliveryId, DeliveryStatus, Direction,
+    EventId, JsonObject, MessageId, MessageStatus, MessageType, PipelineId, Platform, StageId,
+    TicketId, TicketStatus, Timestamp, Topic, WebhookId,
 };
 
 fn corrupt(message: String) -> FromSqlError {
@@ -38,7 +39,8 @@ macro_rules! uuid_column {
 }
 
 uuid_column!(
-    ContactId, ClientId, TicketId, CustomerId, ApiKeyId, MessageId, PipelineId, StageId
+    ContactId, ClientId, TicketId, CustomerId, ApiKeyId, MessageId, PipelineId, StageId, WebhookId,
+    EventId, DeliveryId
 );
 
 text_column!(Platform, "platform", |s| s.parse::<Platform>().ok());
@@ -54,6 +56,10 @@ text_column!(MessageType, "message type", |s| s
     .ok());
 text_column!(MessageStatus, "message status", |s| s
     .parse::<MessageStatus>()
+    .ok());
+text_column!(Topic, "webhook topic", |s| s.parse::<Topic>().ok());
+text_column!(DeliveryStatus, "delivery status", |s| s
+    .parse::<DeliveryStatus>()
     .ok());
 
 /// Values stored as their wire text.
@@ -74,7 +80,9 @@ as_str_column!(
     JsonObject,
     Direction,
     MessageType,
-    MessageStatus
+    MessageStatus,
+    Topic,
+    DeliveryStatus
 );
 
 impl FromSql for Timestamp {

@@ -4,7 +4,7 @@
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Row};
 
-use super::{MetadataWrite, Result, info_bodies};
+use super::{MetadataWrite, Result, info_bodies, outbox};
 use crate::model::{
     ClientId, Contact, ContactId, ContactInfo, ContactListQuery, ContactSummary, EntityType,
     JsonObject, ListOrder, MetadataPatch, Ticket, TicketRef, Timestamp,
@@ -102,10 +102,14 @@ pub(super) fn update_metadata(
         Ok(merged) => merged,
         Err(refused) => return Ok(refused.into()),
     };
+    let before = outbox::before_contact_change(conn, client, id)?;
     let mut write =
         conn.prepare_cached("UPDATE contacts SET metadata = ?2, updated_at = ?3 WHERE id = ?1")?;
     write.execute((id, &merged, at))?;
     info_bodies::refresh(conn, id)?;
+    if let Some(before) = before {
+        outbox::contact_updated(conn, client, id, &before, at)?;
+    }
     Ok(MetadataWrite::Written)
 }
 
@@ -229,6 +233,10 @@ fn contact_from_row(row: &Row<'_>) -> rusqlite::Result<Contact> {
         updated_at: row.get(18)?,
     })
 }
+
+/// A ticket's columns, in the order `ticket_from_row` reads them.
+pub(super) const TICKET_COLUMN_NAMES: &str =
+    "t.id, t.status, t.created_at, t.updated_at, t.ticket_summary, t.metadata, t.stage_id";
 
 /// The ticket whose columns start at `at`, or `None` when the join found none.
 fn ticket_from_row(

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use super::migrations::{self, StatusError};
-use super::{Result, Store, info_bodies};
+use super::{Result, Store, info_bodies, outbox};
 
 /// How many contacts with a stale `/info` answer `check` names before it stops looking.
 pub const STALE_REPORTED: usize = 20;
@@ -41,6 +41,8 @@ impl Health {
 pub struct Counts {
     pub contacts: i64,
     pub live_keys: i64,
+    /// Webhook deliveries waiting for an attempt or a retry.
+    pub pending_deliveries: i64,
 }
 
 /// Whether the server can answer from the database right now.
@@ -66,6 +68,7 @@ impl Store {
                 [],
                 |r| r.get(0),
             )?,
+            pending_deliveries: outbox::pending_count(&conn)?,
         })
     }
 

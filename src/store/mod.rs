@@ -8,10 +8,13 @@ mod info_bodies;
 mod maintenance;
 mod messages;
 pub mod migrations;
+mod outbox;
 mod pipelines;
 mod reader;
 mod search;
+mod sender_store;
 mod tickets;
+mod webhooks;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -26,8 +29,11 @@ use crate::model::{ContactId, InfoBody};
 pub use api_keys::{ApiKeyRecord, Revocation};
 pub use fixture_writes::FixtureWriter;
 pub use maintenance::{Counts, Health, Readiness};
+pub use outbox::{Attempt, Claimed, Outcome, RetryWrite};
 pub use reader::Reader;
-pub use writer::{MetadataWrite, Writer};
+pub use sender_store::Outbox;
+pub use webhooks::WebhookWrite;
+pub use writer::{MetadataWrite, OnCommit, Writer};
 
 type Pool = r2d2::Pool<SqliteConnectionManager>;
 
@@ -196,10 +202,15 @@ impl Store {
 
     /// Starts the thread that runs the API's writes, on a connection of its own that
     /// commits with `synchronous = FULL`: an acknowledged write is on disk.
-    pub fn start_writer(&self) -> Result<Writer> {
+    pub fn start_writer(&self, on_commit: Option<OnCommit>) -> Result<Writer> {
         let conn = connect(&self.path, open_flags())?;
         conn.pragma_update(None, "synchronous", "FULL")?;
-        Writer::start(conn).map_err(StoreError::StartWriter)
+        Writer::start(conn, on_commit).map_err(StoreError::StartWriter)
+    }
+
+    /// The webhook sender's access to the outbox, on a connection of its own.
+    pub fn outbox(&self) -> Result<Outbox> {
+        Ok(Outbox::new(connect(&self.path, open_flags())?))
     }
 
     /// Contact `id`'s `/info` answer rendered now from its rows, not read from the read
@@ -303,7 +314,9 @@ mod tests {
             vec![
                 "V1__initial".to_owned(),
                 "V2__family".to_owned(),
-                "V3__read_model".to_owned()
+                "V3__read_model".to_owned(),
+                "V4__search_bounds".to_owned(),
+                "V5__webhooks".to_owned()
             ]
         );
         (dir, store)

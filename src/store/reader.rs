@@ -7,11 +7,14 @@ use std::time::{Duration, Instant};
 use r2d2::PooledConnection;
 use r2d2_sqlite::SqliteConnectionManager;
 
-use super::{Result, StoreError, api_keys, contacts, info_bodies, messages, pipelines, search};
+use super::{
+    Result, StoreError, api_keys, contacts, info_bodies, messages, outbox, pipelines, search,
+    webhooks,
+};
 use crate::api_key::KeyHash;
 use crate::model::{
-    ClientId, ContactId, ContactListQuery, ContactSearch, ContactSummary, InfoBody, Message,
-    Pipeline,
+    ClientId, ContactId, ContactListQuery, ContactSearch, ContactSummary, Delivery, DeliveryQuery,
+    InfoBody, Message, Pipeline, Webhook, WebhookId,
 };
 
 /// How long a reader must see no commit before it maps the file.
@@ -104,6 +107,21 @@ impl Reader {
     /// `client`'s pipelines with their stages.
     pub fn pipelines(&self, client: &ClientId) -> Result<Vec<Pipeline>> {
         pipelines::list(&self.conn, client)
+    }
+
+    /// Every subscription of `client`, deleted ones included, oldest first.
+    pub fn webhooks(&self, client: &ClientId) -> Result<Vec<Webhook>> {
+        webhooks::list(&self.conn, client)
+    }
+
+    /// `client`'s subscription `id`, deleted or not.
+    pub fn webhook(&self, client: &ClientId, id: &WebhookId) -> Result<Option<Webhook>> {
+        webhooks::get(&self.conn, client, id)
+    }
+
+    /// One page of `client`'s delivery log, newest first.
+    pub fn deliveries(&self, client: &ClientId, query: &DeliveryQuery) -> Result<Vec<Delivery>> {
+        outbox::deliveries(&self.conn, client, query)
     }
 
     /// Runs `f` in one read transaction: one lock taken and released for all the

@@ -20,6 +20,10 @@ pub(super) fn search(
     client: &ClientId,
     search: &ContactSearch,
 ) -> Result<Vec<ContactSummary>> {
+    let Some(search) = within_stored_lengths(conn, search)? else {
+        return Ok(Vec::new());
+    };
+    let search = &search;
     let plan = match match_expression(search) {
         Some(expression) => {
             let matches = index_matches(conn, &expression)?;
@@ -38,6 +42,38 @@ pub(super) fn search(
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt.query_map(rusqlite::params_from_iter(params), summary_from_row)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// The search without the pieces longer than every stored value of their kind (they
+/// cannot match); `None` when no piece is left. The longest stored phone and email are
+/// read from their length indexes (migration V4), a step each.
+fn within_stored_lengths(
+    conn: &Connection,
+    search: &ContactSearch,
+) -> Result<Option<ContactSearch>> {
+    let fits = |piece: &Option<String>, column: &str| -> Result<Option<String>> {
+        let Some(piece) = piece else { return Ok(None) };
+        let longest = longest_stored(conn, column)?;
+        Ok((piece.chars().count() as i64 <= longest).then(|| piece.clone()))
+    };
+    let phone_digits = fits(&search.phone_digits, "phone_digits")?;
+    let email = fits(&search.email, "email")?;
+    Ok(
+        (phone_digits.is_some() || email.is_some()).then_some(ContactSearch {
+            phone_digits,
+            email,
+        }),
+    )
+}
+
+/// The length of the longest value stored in `column` (0 when there is none).
+fn longest_stored(conn: &Connection, column: &str) -> Result<i64> {
+    let sql = format!(
+        "SELECT coalesce((SELECT length({column}) FROM contact_search_source
+                          WHERE length({column}) IS NOT NULL
+                          ORDER BY length({column}) DESC LIMIT 1), 0)"
+    );
+    Ok(conn.prepare_cached(&sql)?.query_row([], |r| r.get(0))?)
 }
 
 /// Below this many index matches (over all clients), sorting them beats walking.
@@ -161,5 +197,55 @@ mod tests {
             email: None,
         };
         assert_eq!(match_expression(&short), None);
+    }
+
+    #[test]
+    fn a_piece_longer_than_every_stored_value_never_reaches_the_index() {
+        let mut conn = crate::store::open_in_memory();
+        crate::store::migrations::apply(&mut conn, std::path::Path::new(":memory:")).unwrap();
+        // Only the search table matters here: no contacts behind its rows.
+        conn.execute_batch(
+            "PRAGMA foreign_keys = OFF;
+             INSERT INTO contact_search_source (contact_id, client_id, phone_digits, email)
+             VALUES ('c1', 'k', '56912345678', 'ana@example.com'),
+                    ('c2', 'k', '5691234', NULL)",
+        )
+        .unwrap();
+        let search = |phone: &str, email: Option<&str>| ContactSearch {
+            phone_digits: Some(phone.to_owned()),
+            email: email.map(str::to_owned),
+        };
+        let long = "569".repeat(2634);
+        assert_eq!(
+            within_stored_lengths(&conn, &search(&long, None)).unwrap(),
+            None
+        );
+        let kept = within_stored_lengths(&conn, &search(&long, Some("example"))).unwrap();
+        assert_eq!(
+            kept,
+            Some(ContactSearch {
+                phone_digits: None,
+                email: Some("example".into())
+            })
+        );
+        let whole = search("56912345678", None);
+        assert_eq!(
+            within_stored_lengths(&conn, &whole).unwrap(),
+            Some(whole.clone())
+        );
+        assert_eq!(
+            within_stored_lengths(&conn, &search("569123456789", None)).unwrap(),
+            None
+        );
+        for column in ["phone_digits", "email"] {
+            let sql = format!(
+                "EXPLAIN QUERY PLAN SELECT length({column}) FROM contact_search_source
+                 WHERE length({column}) IS NOT NULL ORDER BY length({column}) DESC LIMIT 1"
+            );
+            // The index read backwards from its end, stopping at the first row: no sort.
+            let plan: String = conn.query_row(&sql, [], |r| r.get(3)).unwrap();
+            assert!(plan.contains("COVERING INDEX contact_search_by_"), "{plan}");
+            assert!(!plan.contains("TEMP B-TREE"), "{plan}");
+        }
     }
 }

@@ -2,15 +2,17 @@
 
 use rusqlite::{Connection, OptionalExtension};
 
-use super::{MetadataWrite, Result, contacts, info_bodies};
+use super::{MetadataWrite, Result, contacts, info_bodies, outbox};
 use crate::model::{
-    ClientId, ContactId, JsonObject, MetadataPatch, TicketId, TicketStatus, TicketTarget, Timestamp,
+    ClientId, ContactId, JsonObject, MetadataPatch, Ticket, TicketId, TicketStatus, TicketTarget,
+    Timestamp, Topic,
 };
 
 /// The ticket a write goes to, with its contact.
 pub(super) struct TargetTicket {
     id: TicketId,
     contact: ContactId,
+    client: ClientId,
 }
 
 /// The ticket `target` names among `client`'s: a ticket by id when it is not closed (or
@@ -36,7 +38,11 @@ pub(super) fn resolve(
                 .optional()?;
             return Ok(found
                 .filter(|(_, status)| allow_closed || !status.is_closed())
-                .map(|(contact, _)| TargetTicket { id: *id, contact }));
+                .map(|(contact, _)| TargetTicket {
+                    id: *id,
+                    contact,
+                    client: *client,
+                }));
         }
         TicketTarget::Contact(id) => {
             let mut stmt = conn.prepare_cached(
@@ -57,7 +63,11 @@ pub(super) fn resolve(
     };
     Ok(contact.and_then(|(contact, active, last_closed)| {
         let id = active.or(last_closed.filter(|_| allow_closed))?;
-        Some(TargetTicket { id, contact })
+        Some(TargetTicket {
+            id,
+            contact,
+            client: *client,
+        })
     }))
 }
 
@@ -87,6 +97,36 @@ pub(super) fn target_contact_exists(
     Ok(exists)
 }
 
+/// Ticket `id` of contact `contact`, as stored.
+pub(super) fn ticket(
+    conn: &Connection,
+    contact: &ContactId,
+    id: &TicketId,
+) -> Result<Option<Ticket>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {} FROM tickets t WHERE t.ai_contact_id = ?1 AND t.id = ?2",
+        contacts::TICKET_COLUMN_NAMES
+    ))?;
+    Ok(stmt
+        .query_row((contact, id), |row| {
+            let Some(id) = row.get(0)? else {
+                return Ok(None);
+            };
+            Ok(Some(Ticket {
+                id,
+                ai_contact_id: *contact,
+                status: row.get(1)?,
+                created_at: row.get(2)?,
+                updated_at: row.get(3)?,
+                ticket_summary: row.get(4)?,
+                metadata: row.get(5)?,
+                stage_id: row.get(6)?,
+            }))
+        })
+        .optional()?
+        .flatten())
+}
+
 /// Merges `patch` into the ticket's metadata, and stamps the ticket and its contact as
 /// changed at `at` (so the list's `updated_after` finds the contact). An empty patch
 /// writes nothing, as in SPEC 7.5.
@@ -111,5 +151,13 @@ pub(super) fn update_metadata(
     conn.prepare_cached("UPDATE contacts SET updated_at = ?2 WHERE id = ?1")?
         .execute((&ticket.contact, at))?;
     info_bodies::refresh(conn, &ticket.contact)?;
+    outbox::ticket_changed(
+        conn,
+        &ticket.client,
+        &ticket.contact,
+        &ticket.id,
+        Topic::TicketUpdated,
+        at,
+    )?;
     Ok(MetadataWrite::Written)
 }

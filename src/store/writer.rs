@@ -15,8 +15,17 @@ use std::thread;
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
+use super::outbox::{self, RetryWrite};
+use super::webhooks::{self, WebhookWrite};
 use super::{Result, StoreError, contacts, tickets};
-use crate::model::{ClientId, ContactId, MergeError, MetadataPatch, TicketTarget, Timestamp};
+use crate::model::{
+    ClientId, ContactId, DeliveryId, MergeError, MetadataPatch, NewWebhook, TicketTarget,
+    Timestamp, WebhookChange, WebhookId,
+};
+
+/// Called after every commit of a batch of writes: the webhook sender's bell, so that a
+/// new event's deliveries go out at once rather than at its next look.
+pub type OnCommit = Arc<dyn Fn() + Send + Sync>;
 
 /// Writes that may wait for the thread; past this, requests wait to enqueue.
 const QUEUE_DEPTH: usize = 1024;
@@ -51,11 +60,11 @@ pub struct Writer {
 }
 
 impl Writer {
-    pub(super) fn start(conn: Connection) -> std::io::Result<Self> {
+    pub(super) fn start(conn: Connection, on_commit: Option<OnCommit>) -> std::io::Result<Self> {
         let (queue, jobs) = mpsc::channel(QUEUE_DEPTH);
         thread::Builder::new()
             .name("contactd-writer".to_owned())
-            .spawn(move || run(conn, jobs))?;
+            .spawn(move || run(conn, jobs, on_commit))?;
         Ok(Self { queue })
     }
 
@@ -94,6 +103,41 @@ impl Writer {
         .await
     }
 
+    /// Creates a subscription for `client` (SPEC 10.1).
+    pub async fn create_webhook(&self, client: ClientId, new: NewWebhook) -> Result<WebhookWrite> {
+        self.submit(move |conn| webhooks::create(conn, &client, &new, now()))
+            .await
+    }
+
+    /// Changes a live subscription; made inactive, its pending deliveries are cancelled.
+    pub async fn update_webhook(
+        &self,
+        client: ClientId,
+        id: WebhookId,
+        change: WebhookChange,
+    ) -> Result<WebhookWrite> {
+        self.submit(move |conn| webhooks::update(conn, &client, &id, &change, now()))
+            .await
+    }
+
+    /// Deletes a subscription softly and cancels its pending deliveries.
+    pub async fn delete_webhook(&self, client: ClientId, id: WebhookId) -> Result<WebhookWrite> {
+        self.submit(move |conn| webhooks::delete(conn, &client, &id, now()))
+            .await
+    }
+
+    /// Makes a deleted subscription live again.
+    pub async fn restore_webhook(&self, client: ClientId, id: WebhookId) -> Result<WebhookWrite> {
+        self.submit(move |conn| webhooks::restore(conn, &client, &id, now()))
+            .await
+    }
+
+    /// Queues a delivery for an attempt now.
+    pub async fn retry_delivery(&self, client: ClientId, id: DeliveryId) -> Result<RetryWrite> {
+        self.submit(move |conn| outbox::retry(conn, &client, &id, now()))
+            .await
+    }
+
     async fn submit<T: Send + 'static>(
         &self,
         work: impl FnOnce(&Connection) -> Result<T> + Send + 'static,
@@ -113,7 +157,7 @@ fn now() -> Timestamp {
     Timestamp::now()
 }
 
-fn run(conn: Connection, mut jobs: mpsc::Receiver<Box<dyn Job>>) {
+fn run(conn: Connection, mut jobs: mpsc::Receiver<Box<dyn Job>>, on_commit: Option<OnCommit>) {
     while let Some(first) = jobs.blocking_recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -123,6 +167,9 @@ fn run(conn: Connection, mut jobs: mpsc::Receiver<Box<dyn Job>>) {
             }
         }
         run_batch(&conn, batch);
+        if let Some(on_commit) = &on_commit {
+            on_commit();
+        }
     }
 }
 
