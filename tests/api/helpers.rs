@@ -108,6 +108,9 @@ impl Workspace {
             "stages",
             "messages",
             "contact_search_source",
+            "webhooks",
+            "webhook_events",
+            "webhook_deliveries",
         ] {
             let mut stmt = conn
                 .prepare(&format!("SELECT * FROM {table} ORDER BY 1"))
@@ -329,6 +332,42 @@ impl TestServer {
     /// `POST path` with a JSON body.
     pub fn post_json(&self, path: &str, key: &str, body: &str) -> Reply {
         self.post(path, Some(key), Some("application/json"), body)
+    }
+
+    /// `METHOD path` with a JSON body and a key (PUT, DELETE, …).
+    pub fn send_json(&self, method: &str, path: &str, key: &str, body: &str) -> Reply {
+        let request = ureq::http::Request::builder()
+            .method(method)
+            .uri(self.url(path))
+            .header("x-api-key", key)
+            .header("content-type", "application/json")
+            .body(body.to_owned())
+            .expect("request");
+        self.send(request)
+    }
+
+    /// Polls `GET path` until `done` holds for its JSON answer, or panics after `timeout`.
+    pub fn wait_until(
+        &self,
+        path: &str,
+        key: &str,
+        timeout: Duration,
+        done: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let reply = self.get(path, Some(key), &[]);
+            assert_eq!(reply.status, 200, "{}", reply.body);
+            let value = reply.json();
+            if done(&value) {
+                return value;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "GET {path} did not reach the expected state in {timeout:?}: {value}"
+            );
+            std::thread::sleep(Duration::from_millis(25));
+        }
     }
 
     fn send(&self, request: ureq::http::Request<impl ureq::AsSendBody>) -> Reply {

@@ -16,5 +16,7 @@ mod limits;
 mod openapi;
 mod ops;
 mod read_model;
+mod receiver;
+mod webhooks;
 mod write_consistency;
 mod writes;
