@@ -12,6 +12,12 @@ const MESSAGES: &str = "/api/public/contact/v2/{aiContactId}/messages";
 const PIPELINE: &str = "/api/public/pipeline";
 const UPDATE_METADATA: &str = "/api/public/contact/{aiContactId}/update-metadata";
 const TICKET_METADATA: &str = "/api/public/ticket/metadata";
+const TOPICS: &str = "/api/webhooks/topics";
+const HOOKS: &str = "/api/webhooks";
+const ITEM: &str = "/api/webhooks/{id}";
+const RESTORE: &str = "/api/webhooks/{id}/restore";
+const CALLS: &str = "/api/webhooks/calls";
+const RETRY: &str = "/api/webhooks/calls/{id}/retry";
 
 struct Spec {
     doc: Value,
@@ -259,6 +265,142 @@ fn every_status_of_every_route_validates_against_the_document() {
 }
 
 #[test]
+fn every_status_of_the_webhook_routes_validates_against_the_document() {
+    let ws = Workspace::with_tenants();
+    let server = ws.serve(&["--no-demo", "--no-webhooks"]);
+    let spec = Spec::fetch(&server);
+    let json = "application/json";
+    let body = r#"{"topic":"contact.updated","url":"http://127.0.0.1:9/h","secret":"12345678"}"#;
+    let created = server.post(HOOKS, Some(KEY_A), Some(json), body);
+    let id = created.json()["id"].as_str().unwrap().to_owned();
+    let item = format!("{HOOKS}/{id}");
+    let unknown = format!("{HOOKS}/00000000-0000-4000-8000-000000000000");
+    let update = UPDATE_METADATA.replace("{aiContactId}", FULL_CONTACT);
+    assert_eq!(
+        server
+            .post(&update, Some(KEY_A), Some(json), r#"{"a":1}"#)
+            .status,
+        201
+    );
+    let log = server.get(CALLS, Some(KEY_A), &[]);
+    let delivery = log.json()[0]["id"].as_str().unwrap().to_owned();
+    let retry = format!("{CALLS}/{delivery}/retry");
+    let cases = [
+        (TOPICS, "get", server.get(TOPICS, None, &[]), 200),
+        (
+            TOPICS,
+            "get",
+            server.request("POST", TOPICS, None, &[]),
+            405,
+        ),
+        (HOOKS, "post", created, 201),
+        (
+            HOOKS,
+            "post",
+            server.post(HOOKS, Some(KEY_A), Some(json), "{}"),
+            400,
+        ),
+        (
+            HOOKS,
+            "post",
+            server.post(HOOKS, Some(KEY_A), Some(json), "{"),
+            400,
+        ),
+        (
+            HOOKS,
+            "post",
+            server.post(HOOKS, Some(KEY_A), Some("text/plain"), body),
+            415,
+        ),
+        (
+            HOOKS,
+            "post",
+            server.post(HOOKS, None, Some(json), body),
+            401,
+        ),
+        (HOOKS, "get", server.get(HOOKS, Some(KEY_A), &[]), 200),
+        (
+            HOOKS,
+            "get",
+            server.request("PATCH", HOOKS, Some(KEY_A), &[]),
+            405,
+        ),
+        (ITEM, "get", server.get(&item, Some(KEY_A), &[]), 200),
+        (ITEM, "get", server.get(&unknown, Some(KEY_A), &[]), 404),
+        (
+            ITEM,
+            "get",
+            server.get(&format!("{HOOKS}/x"), Some(KEY_A), &[]),
+            400,
+        ),
+        (
+            ITEM,
+            "put",
+            server.send_json("PUT", &item, KEY_A, r#"{"active":false}"#),
+            200,
+        ),
+        (
+            ITEM,
+            "put",
+            server.send_json("PUT", &item, KEY_A, "{}"),
+            400,
+        ),
+        (
+            ITEM,
+            "put",
+            server.send_json("PUT", &unknown, KEY_A, r#"{"active":true}"#),
+            404,
+        ),
+        (CALLS, "get", log, 200),
+        (
+            CALLS,
+            "get",
+            server.get(&format!("{CALLS}?limit=0"), Some(KEY_A), &[]),
+            400,
+        ),
+        (
+            RETRY,
+            "post",
+            server.post(&retry, Some(KEY_A), Some(json), ""),
+            200,
+        ),
+        (
+            RETRY,
+            "post",
+            server.post(&format!("{CALLS}/{id}/retry"), Some(KEY_A), Some(json), ""),
+            404,
+        ),
+        (
+            ITEM,
+            "delete",
+            server.send_json("DELETE", &item, KEY_A, ""),
+            200,
+        ),
+        (
+            RESTORE,
+            "post",
+            server.post(&format!("{item}/restore"), Some(KEY_A), None, ""),
+            200,
+        ),
+        (
+            RESTORE,
+            "post",
+            server.post(&format!("{unknown}/restore"), Some(KEY_A), None, ""),
+            404,
+        ),
+    ];
+    for (path, method, reply, status) in &cases {
+        assert_eq!(reply.status, *status, "{method} {path}: {}", reply.body);
+        spec.check_method(path, method, reply);
+    }
+    // Every topic of the server is a documented webhook payload.
+    for topic in cases[0].2.json().as_array().unwrap() {
+        let topic = topic.as_str().unwrap();
+        assert!(spec.doc["webhooks"][topic]["post"].is_object(), "{topic}");
+    }
+}
+
+#[test]
 fn the_document_lists_exactly_the_routes_the_server_answers() {
     let ws = Workspace::new();
     let server = ws.serve(&["--no-demo"]);
@@ -282,6 +424,12 @@ fn the_document_lists_exactly_the_routes_the_server_answers() {
             "/api/public/contacts/search",
             "/api/public/pipeline",
             "/api/public/ticket/metadata",
+            "/api/webhooks",
+            "/api/webhooks/calls",
+            "/api/webhooks/calls/{id}/retry",
+            "/api/webhooks/topics",
+            "/api/webhooks/{id}",
+            "/api/webhooks/{id}/restore",
             "/healthz",
             "/metrics",
             "/openapi.json",
