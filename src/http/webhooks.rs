@@ -70,7 +70,10 @@ pub async fn create(
     let webhook = written(writer.create_webhook(client, new).await?, None)?;
     Ok(json(
         HttpResponse::Created(),
-        &serde_json::json!({"status": "created", "id": webhook.id}),
+        &WebhookStatus {
+            status: "created",
+            id: webhook.id,
+        },
     ))
 }
 
@@ -110,7 +113,10 @@ pub async fn delete(
     let webhook = written(writer.delete_webhook(client, id).await?, Some(&metrics))?;
     Ok(json(
         HttpResponse::Ok(),
-        &serde_json::json!({"status": "deleted", "id": webhook.id}),
+        &WebhookStatus {
+            status: "deleted",
+            id: webhook.id,
+        },
     ))
 }
 
@@ -157,6 +163,13 @@ pub async fn retry(
         RetryWrite::DeliveryNotFound => Err(ApiError::DeliveryNotFound),
         RetryWrite::WebhookNotFound => Err(ApiError::WebhookNotFound),
     }
+}
+
+/// `{"status","id"}`, in that order.
+#[derive(serde::Serialize)]
+struct WebhookStatus {
+    status: &'static str,
+    id: WebhookId,
 }
 
 fn path_id<T>(req: &HttpRequest, parse: fn(&str) -> Option<T>) -> Result<T, ApiError> {
