@@ -570,10 +570,6 @@ fn two_servers_on_one_file_send_each_attempt_once() {
 }
 
 fn send_kill(server: &TestServer) {
-    let status = std::process::Command::new("kill")
-        .args(["-KILL", &server.pid().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    send_signal(server.pid(), "KILL");
     std::thread::sleep(Duration::from_millis(200));
 }
