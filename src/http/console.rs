@@ -1,6 +1,6 @@
 //! The web console (SPEC 9): one page, its stylesheet and its script, compiled into the
 //! binary. It calls only the public API, from the same origin, with the key the person
-//! pastes; this module just serves the three files.
+//! pastes; this module just serves its files.
 
 use std::sync::LazyLock;
 
@@ -44,7 +44,13 @@ static SCRIPT: Asset = asset!(
     "text/javascript; charset=utf-8"
 );
 
-/// Registers `/`, `/console.css` and `/console.js`.
+static WEBHOOKS_SCRIPT: Asset = asset!(
+    "/webhooks.js",
+    "console/webhooks.js",
+    "text/javascript; charset=utf-8"
+);
+
+/// Registers `/`, `/console.css`, `/console.js` and `/webhooks.js`.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(get_or_head(PAGE.path, |req: HttpRequest| async move {
         serve(&req, &PAGE)
@@ -54,7 +60,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     }))
     .service(get_or_head(SCRIPT.path, |req: HttpRequest| async move {
         serve(&req, &SCRIPT)
-    }));
+    }))
+    .service(get_or_head(
+        WEBHOOKS_SCRIPT.path,
+        |req: HttpRequest| async move { serve(&req, &WEBHOOKS_SCRIPT) },
+    ));
 }
 
 /// The file with its type and an `ETag`: browsers revalidate (`no-cache`), so a new

@@ -11,6 +11,7 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 
 use crate::helpers::*;
+use crate::receiver::Receiver;
 
 const DEMO_KEY: &str = "demo-key-1";
 /// The demo's richest contact: two pages of conversation, both tickets, nested metadata.
@@ -31,6 +32,7 @@ fn the_console_is_served_compiled_in_with_a_strict_policy() {
     for (path, content_type) in [
         ("/", "text/html; charset=utf-8"),
         ("/console.js", "text/javascript; charset=utf-8"),
+        ("/webhooks.js", "text/javascript; charset=utf-8"),
         ("/console.css", "text/css; charset=utf-8"),
     ] {
         let reply = server.get(path, None, &[]);
@@ -279,11 +281,8 @@ fn api(server: &TestServer, path: &str) -> Value {
     reply.json()
 }
 
-#[test]
-#[ignore = "needs chromium and chromium-driver"]
-fn the_console_in_a_real_browser() {
-    let ws = Workspace::new();
-    let server = ws.serve(&[]);
+/// Runs `visit` in a fresh headless Chromium, closed afterwards.
+fn in_a_browser(server: TestServer, visit: impl AsyncFnOnce(&Browser, TestServer)) {
     let driver = Driver::start();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -291,10 +290,27 @@ fn the_console_in_a_real_browser() {
         .expect("runtime");
     runtime.block_on(async move {
         let browser = Browser::open(&driver).await;
-        let result = use_the_console(&browser, server).await;
+        visit(&browser, server).await;
         let _ = browser.client.close().await;
-        result
     });
+}
+
+#[test]
+#[ignore = "needs chromium and chromium-driver"]
+fn the_console_in_a_real_browser() {
+    let ws = Workspace::new();
+    in_a_browser(ws.serve(&[]), use_the_console);
+}
+
+#[test]
+#[ignore = "needs chromium and chromium-driver"]
+fn the_webhooks_view_in_a_real_browser() {
+    let ws = Workspace::new();
+    // A retry a minute away: the attempt after the first comes from the retry button.
+    in_a_browser(
+        ws.serve(&["--webhook-retry-schedule", "60"]),
+        use_the_webhooks_view,
+    );
 }
 
 async fn use_the_console(b: &Browser, server: TestServer) {
@@ -483,6 +499,31 @@ async fn use_the_console(b: &Browser, server: TestServer) {
     assert_eq!(stored["metadata"]["company_name"], "Acme Demo");
     b.shot("5-metadata-written.png").await;
 
+    // Numbers go in as typed and come out as stored, never through a double.
+    b.type_into("#editor .edit-key", "big").await;
+    b.type_into("#editor .edit-value", "9007199254740993").await;
+    b.click("#editor button[type=submit]").await;
+    b.text_until("#edit-result", |t| t == "Stored as: big.")
+        .await;
+    let raw = server.info(SOREN, Some(DEMO_KEY)).body;
+    assert!(raw.contains(r#""big":9007199254740993"#), "{raw}");
+    let path = format!("{CONTACT_ROUTE}/{SOREN}/update-metadata");
+    let exact = r#"{"tiny":1.50,"huge":1e400,"long":123456789012345678901234567890}"#;
+    assert_eq!(server.post_json(&path, DEMO_KEY, exact).status, 201);
+    b.client.refresh().await.unwrap();
+    let shown = b.text_until("#metadata", |t| t.contains("tiny")).await;
+    for number in [
+        "9007199254740993",
+        "1.50",
+        "1e400",
+        "123456789012345678901234567890",
+    ] {
+        assert!(
+            shown.contains(number),
+            "{number} is not shown as stored: {shown}"
+        );
+    }
+
     // A phone's width: nothing wider than the screen.
     b.client.set_window_size(360, 780).await.unwrap();
     b.client.refresh().await.unwrap();
@@ -501,4 +542,143 @@ async fn use_the_console(b: &Browser, server: TestServer) {
     let notice = b.text_until("#notice", |t| !t.is_empty()).await;
     assert!(notice.starts_with("Could not reach contactd"), "{notice}");
     b.shot("8-server-stopped.png").await;
+}
+
+async fn use_the_webhooks_view(b: &Browser, server: TestServer) {
+    // The first request is answered 503, the rest 200.
+    let receiver = Receiver::start(|n| (if n == 0 { 503 } else { 200 }, Duration::ZERO));
+    let hooks = |server: &TestServer| api(server, "/api/webhooks");
+    b.client
+        .goto(&format!("{}/", server.base_url))
+        .await
+        .unwrap();
+    b.type_into("#key", DEMO_KEY).await;
+    b.click("#key-form button[type=submit]").await;
+    b.text_until("#list-status", |t| t.contains("page 1")).await;
+    b.click("#to-webhooks").await;
+    b.text_until("#hooks-status", |t| {
+        t == "No subscriptions yet: add one below."
+    })
+    .await;
+    let topics = b.texts("#hook-topic option").await;
+    assert_eq!(topics, names(&api(&server, "/api/webhooks/topics")));
+
+    // A bad URL and a short secret: the server's words, each field named; nothing stored.
+    b.type_into("#hook-url", "ftp://example.org/hook").await;
+    b.type_into("#hook-secret", "short").await;
+    b.click("#hook-form button[type=submit]").await;
+    let refused = b
+        .text_until("#hook-result", |t| t.starts_with("Not subscribed"))
+        .await;
+    assert!(
+        refused.contains("url") && refused.contains("secret"),
+        "{refused}"
+    );
+    assert_eq!(hooks(&server), json!([]));
+
+    // A good one is listed as the API lists it.
+    b.select("#hook-topic", "contact.updated").await;
+    b.type_into("#hook-url", &receiver.url).await;
+    b.type_into("#hook-secret", "a-secret-of-the-receiver")
+        .await;
+    b.click("#hook-form button[type=submit]").await;
+    b.text_until("#hooks-status", |t| t == "1 live subscription.")
+        .await;
+    let listed = hooks(&server);
+    let id = listed[0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        (&listed[0]["topic"], &listed[0]["url"], &listed[0]["active"]),
+        (
+            &json!("contact.updated"),
+            &json!(receiver.url),
+            &json!(true)
+        )
+    );
+    let item = b.text(&format!(".hook[data-id='{id}']")).await;
+    assert!(
+        item.contains(&receiver.url) && item.contains("active"),
+        "{item}"
+    );
+    assert!(
+        !b.text("#webhooks-view")
+            .await
+            .contains("a-secret-of-the-receiver"),
+        "the secret is never shown"
+    );
+
+    // A write makes a delivery; its failed first attempt is in the log with the answer.
+    let path = format!("{CONTACT_ROUTE}/{SOREN}/update-metadata");
+    let written = server.post_json(&path, DEMO_KEY, r#"{"plan":"gold"}"#);
+    assert_eq!(written.status, 201, "{}", written.body);
+    let sent = receiver.wait_for(1, Duration::from_secs(15));
+    let call = ".calls .call";
+    let text = b
+        .text_until(call, |t| t.contains("503 in") && t.contains("1 attempt"))
+        .await;
+    assert!(text.contains("pending"), "{text}");
+    let logged = api(&server, "/api/webhooks/calls");
+    let error = logged[0]["error"].as_str().unwrap();
+    assert!(text.contains(error), "the error {error:?} is shown: {text}");
+    b.click(&format!("{call} summary")).await;
+    let event: Value = serde_json::from_str(&b.text(&format!("{call} pre")).await).unwrap();
+    assert_eq!(event, sent[0].json(), "the event as it was sent");
+    b.shot("webhooks-1-pending.png").await;
+
+    // Retry now: the next attempt comes at once and is delivered.
+    b.click(&format!("{call} .retry")).await;
+    let sent = receiver.wait_for(2, Duration::from_secs(15));
+    assert_eq!(sent[1].header("webhook-id"), sent[0].header("webhook-id"));
+    let text = b
+        .text_until(call, |t| {
+            t.contains("delivered") && t.contains("2 attempts")
+        })
+        .await;
+    assert!(text.contains("200 in"), "{text}");
+    let logged = api(&server, "/api/webhooks/calls");
+    assert_eq!(
+        (&logged[0]["status"], &logged[0]["attempts"]),
+        (&json!("delivered"), &json!(2))
+    );
+
+    // The status filter asks the server: no failed deliveries.
+    b.select("#calls-status", "failed").await;
+    b.text_until("#calls-line", |t| t == "No deliveries pass these filters.")
+        .await;
+    assert!(b.texts(call).await.is_empty());
+    b.select("#calls-status", "").await;
+    b.text_until("#calls-line", |t| t.starts_with("Deliveries 1–1"))
+        .await;
+
+    // Pause, delete and restore, each read back from the API.
+    let one = format!(".hook[data-id='{id}']");
+    b.click(&format!("{one} .toggle")).await;
+    b.text_until(&one, |t| t.contains("paused") && t.contains("Resume"))
+        .await;
+    assert_eq!(hooks(&server)[0]["active"], false);
+    b.click(&format!("{one} .delete")).await;
+    b.text_until(&one, |t| t.contains("deleted") && t.contains("Restore"))
+        .await;
+    assert!(hooks(&server)[0]["deleted_at"].is_string());
+    b.text_until("#hooks-status", |t| t == "0 live subscriptions, 1 deleted.")
+        .await;
+    b.click(&format!("{one} .restore")).await;
+    b.text_until(&one, |t| t.contains("Pause") || t.contains("Resume"))
+        .await;
+    assert_eq!(hooks(&server)[0]["deleted_at"], Value::Null);
+    b.shot("webhooks-2-restored.png").await;
+
+    b.client.set_window_size(360, 780).await.unwrap();
+    b.client.refresh().await.unwrap();
+    b.text_until("#hooks-status", |t| t == "1 live subscription.")
+        .await;
+    b.assert_fits_a_phone().await;
+    b.shot("webhooks-3-360px.png").await;
+}
+
+fn names(list: &Value) -> Vec<String> {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect()
 }

@@ -47,7 +47,7 @@ async function api(path, options = {}) {
   }
   let body = null;
   try {
-    body = await response.json();
+    body = parseExact(await response.text());
   } catch (e) {
     body = null;
   }
@@ -66,12 +66,33 @@ async function api(path, options = {}) {
   return body;
 }
 
+/**
+ * JSON.parse that keeps every number as the server wrote it (SPEC 1 keeps numbers
+ * exactly): one a double would change (9007199254740993, 1.50, 1e400) stays its source
+ * text as a JSON.rawJSON value, which JSON.stringify writes back verbatim. Browsers
+ * without source text access get plain JSON.parse.
+ */
+function parseExact(text) {
+  if (typeof JSON.rawJSON !== 'function') return JSON.parse(text);
+  return JSON.parse(text, (key, value, context) => (typeof value === 'number'
+    && context && context.source !== String(value) ? JSON.rawJSON(context.source) : value));
+}
+
+const isExactNumber = (value) => typeof JSON.isRawJSON === 'function' && JSON.isRawJSON(value);
+
 // ---- showing things -------------------------------------------------------------
 
+const VIEWS = { 'list-view': 'to-contacts', 'card-view': 'to-contacts', 'webhooks-view': 'to-webhooks' };
+
 function show(view) {
-  for (const id of ['key-view', 'list-view', 'card-view']) $(`#${id}`).hidden = id !== view;
+  for (const id of ['key-view', 'list-view', 'card-view', 'webhooks-view']) $(`#${id}`).hidden = id !== view;
   const signedIn = Boolean(sessionStorage.getItem(KEY_STORAGE));
   $('#forget').hidden = !signedIn;
+  $('#views').hidden = !signedIn;
+  for (const link of document.querySelectorAll('#views a')) {
+    if (link.id === VIEWS[view]) link.setAttribute('aria-current', 'page');
+    else link.removeAttribute('aria-current');
+  }
   $('#who').textContent = signedIn ? 'key in this tab' : '';
 }
 
@@ -101,6 +122,7 @@ function badge(kind, value) {
 /** A JSON value as something readable: objects and arrays as nested tables. */
 function valueView(value) {
   if (value === null) return el('span', { class: 'muted' }, 'null');
+  if (isExactNumber(value)) return el('span', { class: 'json-scalar' }, value.rawJSON);
   if (Array.isArray(value)) {
     if (value.length === 0) return el('span', { class: 'muted' }, '[] (empty list)');
     return el('ol', { class: 'json-list' }, value.map((item) => el('li', {}, valueView(item))));
@@ -352,9 +374,10 @@ function editor(id) {
     result);
 }
 
+/** The typed text as JSON when it parses (numbers kept exactly as typed), else as text. */
 function parseValue(raw) {
   try {
-    return JSON.parse(raw);
+    return parseExact(raw);
   } catch (e) {
     return raw;
   }
@@ -378,7 +401,11 @@ function route() {
     return;
   }
   const match = location.hash.match(/^#\/contact\/([0-9A-Fa-f-]{36})$/);
-  if (match) {
+  if (location.hash !== '#/webhooks') leaveWebhooks();
+  if (location.hash === '#/webhooks') {
+    show('webhooks-view');
+    openWebhooks();
+  } else if (match) {
     show('card-view');
     loadCard(match[1]);
   } else {
