@@ -17,8 +17,10 @@ on loopback that answers 204 at once (bench/webhook_receiver.py):
 Every wrk run lasts BENCH_SECONDS (default 10). Bounded in time and count; loopback only.
 """
 
+import atexit
 import json
 import os
+import shutil
 import signal
 import socket
 import sqlite3
@@ -38,12 +40,16 @@ RATE = int(os.environ.get("BENCH_WEBHOOK_RATE", "200"))
 PENDING = int(os.environ.get("BENCH_WEBHOOK_PENDING", "100000"))
 DRAIN_WRITES = 5000
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+# Every server and receiver started, killed at exit however the run ends.
+CHILDREN = []
+atexit.register(lambda: [p.kill() for p in CHILDREN if p.poll() is None])
 
 
 def serve(db, *flags):
     proc = subprocess.Popen([bench.BIN, "--db", db, "serve", "--bind", "127.0.0.1:0", "--no-demo",
                              "--workers", "2", *flags],
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    CHILDREN.append(proc)
     base = bench.wait_listening(proc)
     threading.Thread(target=lambda: [None for _ in proc.stdout], daemon=True).start()
     return proc, base
@@ -58,6 +64,7 @@ class Receiver:
     def __init__(self):
         self.proc = subprocess.Popen([sys.executable, str(Path(__file__).parent / "webhook_receiver.py")],
                                      stdout=subprocess.PIPE, text=True)
+        CHILDREN.append(self.proc)
         self.url = f"http://127.0.0.1:{self.proc.stdout.readline().split()[1]}/hook"
 
     def finish(self):
@@ -208,6 +215,8 @@ def receiver_down(db, key, contacts):
 
 
 def main():
+    if not shutil.which("wrk"):
+        sys.exit("bench: wrk is not installed (bench/webhooks.sh installs it)")
     bench.WORK.mkdir(parents=True, exist_ok=True)
     fixture, keys = bench.generate(CONTACTS, tag="-webhooks")
     db, _ = bench.load(CONTACTS, fixture, tag="-webhooks")

@@ -77,24 +77,24 @@ pub(super) fn serve(db: PathBuf, args: ServeArgs) -> anyhow::Result<()> {
         console: args.console && !args.no_console,
     };
     let delivery_metrics = webhooks::DeliveryMetrics::new()?;
-    let on_commit = if args.webhooks && !args.no_webhooks {
-        let sender = webhooks::Sender::start(
+    let sender = (args.webhooks && !args.no_webhooks).then(webhooks::Sender::new);
+    let writer = store.start_writer(sender.as_ref().map(webhooks::Sender::on_commit))?;
+    match sender {
+        Some(sender) => sender.start(
             &store,
+            writer.clone(),
             webhooks::SenderOptions {
                 timeout: Duration::from_secs_f64(args.webhook_timeout),
                 schedule: args.webhook_retry_schedule.clone(),
                 retention: Duration::from_secs(u64::from(args.webhook_retention_days) * 86_400),
             },
             delivery_metrics.clone(),
-        )?;
-        Some(sender.on_commit())
-    } else {
-        note("webhooks: deliveries are stored, not sent (--no-webhooks)".to_owned());
-        None
-    };
+        )?,
+        None => note("webhooks: deliveries are stored, not sent (--no-webhooks)".to_owned()),
+    }
     let companions = http::Companions {
         delivery_metrics,
-        on_commit,
+        writer,
     };
     let bind = args.bind.clone();
     actix_web::rt::System::new().block_on(async move {

@@ -33,7 +33,7 @@ use actix_web::{
 pub use error::ApiError;
 pub use limits::RequestLimits;
 
-use crate::store::{OnCommit, Store};
+use crate::store::{Store, Writer};
 use crate::webhooks::DeliveryMetrics;
 use worker::WorkerContext;
 
@@ -145,8 +145,8 @@ async fn route_not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
 pub struct Companions {
     /// The webhook sender's counters, served on `/metrics`.
     pub delivery_metrics: DeliveryMetrics,
-    /// Rung after every commit of the API's writes (the webhook sender's bell).
-    pub on_commit: Option<OnCommit>,
+    /// The one writer of the process: the API's writes and the webhook sender's.
+    pub writer: Writer,
 }
 
 /// The server (not yet running) on listening sockets, with the addresses it listens on.
@@ -163,7 +163,7 @@ pub fn serve(
     ));
     let cors_origins = options.cors_origins.clone();
     let limits = web::Data::new(options.limits);
-    let writer = web::Data::new(store.start_writer(companions.on_commit)?);
+    let writer = web::Data::new(companions.writer);
     let console = options.console;
     let mut server = HttpServer::new(move || {
         // Called once per worker thread: each worker gets a context of its own.

@@ -29,7 +29,7 @@ use crate::model::{ContactId, InfoBody};
 pub use api_keys::{ApiKeyRecord, Revocation};
 pub use fixture_writes::FixtureWriter;
 pub use maintenance::{Counts, Health, Readiness};
-pub use outbox::{Attempt, Claimed, Outcome, RetryWrite};
+pub use outbox::{Attempt, Claimed, Outcome, RetryWrite, Step};
 pub use reader::Reader;
 pub use sender_store::Outbox;
 pub use webhooks::WebhookWrite;
@@ -208,9 +208,10 @@ impl Store {
         Writer::start(conn, on_commit).map_err(StoreError::StartWriter)
     }
 
-    /// The webhook sender's access to the outbox, on a connection of its own.
-    pub fn outbox(&self) -> Result<Outbox> {
-        Ok(Outbox::new(connect(&self.path, open_flags())?))
+    /// The webhook sender's access to the outbox: reads on a connection of its own,
+    /// writes through `writer`.
+    pub fn outbox(&self, writer: Writer) -> Result<Outbox> {
+        Ok(Outbox::new(connect(&self.path, open_flags())?, writer))
     }
 
     /// Contact `id`'s `/info` answer rendered now from its rows, not read from the read

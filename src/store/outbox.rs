@@ -43,7 +43,7 @@ fn record(
     if subscribers.is_empty() {
         return Ok(0);
     }
-    let id = EventId::new_random();
+    let id = EventId::new_time_ordered();
     let body = event_body(&id, topic, at, client, contact, &data()?);
     conn.prepare_cached(
         "INSERT INTO webhook_events (id, client_id, topic, created_at, body)
@@ -59,7 +59,7 @@ fn record(
     )?;
     for (webhook, url) in &subscribers {
         insert.execute((
-            DeliveryId::new_random(),
+            DeliveryId::new_time_ordered(),
             webhook,
             event,
             client,
@@ -261,6 +261,14 @@ pub struct Claimed {
     pub attempts: u32,
 }
 
+/// What one write of the sender did.
+pub struct Step {
+    /// Each attempt recorded, with where it left its delivery.
+    pub recorded: Vec<(Attempt, Outcome)>,
+    /// Per subscription claimed, its due deliveries in the order they are to be sent.
+    pub claimed: Vec<Vec<Claimed>>,
+}
+
 /// How one attempt ended.
 #[derive(Debug, Clone)]
 pub struct Attempt {
@@ -295,64 +303,98 @@ impl Outcome {
     }
 }
 
-/// The first due delivery of each subscription that no sender holds: at most one per
-/// subscription, first attempts in event order (a first attempt is due from its event's
-/// time, so by due time is by event order; a retry waiting does not hold back later
-/// ones, as it is not due).
-const DUE: &str = "SELECT d.rowid, d.id, w.id, d.topic, e.id, w.url, w.secret, e.body, d.attempts
-     FROM webhooks w
-     JOIN webhook_deliveries d ON d.rowid = (
-         SELECT x.rowid FROM webhook_deliveries x INDEXED BY webhook_deliveries_due
-         WHERE x.webhook_id = w.id AND x.status = 'pending'
-         ORDER BY x.next_attempt_at, x.rowid LIMIT 1)
-     JOIN webhook_events e ON e.rowid = d.event_rowid
+/// Subscriptions with a delivery due that no sender holds. A first attempt is due from
+/// its event's time, so by due time is by event order; a retry waiting does not hold
+/// back later deliveries, as it is not due.
+const DUE_SUBSCRIPTIONS: &str = "SELECT w.id, w.url, w.secret FROM webhooks w
      WHERE w.deleted_at IS NULL AND w.active = 1
        AND (w.lease_until IS NULL OR w.lease_until < ?1)
-       AND d.next_attempt_at <= ?1
+       AND EXISTS (SELECT 1 FROM webhook_deliveries x INDEXED BY webhook_deliveries_due
+                   WHERE x.webhook_id = w.id AND x.status = 'pending'
+                     AND x.next_attempt_at <= ?1)
      LIMIT ?2";
 
-fn due(conn: &Connection, now: Timestamp, limit: usize) -> Result<Vec<Claimed>> {
-    let mut stmt = conn.prepare_cached(DUE)?;
-    let rows = stmt.query_map((now, limit as i64), |r| {
-        Ok(Claimed {
-            rowid: r.get(0)?,
-            delivery: r.get(1)?,
-            webhook: r.get(2)?,
-            topic: r.get(3)?,
-            event: r.get(4)?,
-            url: r.get(5)?,
-            secret: r.get(6)?,
-            body: r.get(7)?,
-            attempts: r.get(8)?,
-        })
-    })?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+/// A subscription's due deliveries in the order they are to be sent.
+const DUE_DELIVERIES: &str = "SELECT d.rowid, d.id, d.topic, e.id, e.body, d.attempts
+     FROM webhook_deliveries d INDEXED BY webhook_deliveries_due
+     JOIN webhook_events e ON e.rowid = d.event_rowid
+     WHERE d.webhook_id = ?1 AND d.status = 'pending' AND d.next_attempt_at <= ?2
+     ORDER BY d.next_attempt_at, d.rowid
+     LIMIT ?3";
+
+/// Deliveries one claim takes of a subscription at most, sent one after another: one
+/// write then records them all, instead of one write per delivery.
+const CHAIN_DELIVERIES: usize = 64;
+/// Event bytes one claim holds at most (a first delivery is taken whatever its size), so
+/// claims in memory stay bounded by count × this.
+const CHAIN_BYTES: usize = 256 * 1024;
+
+/// Up to `limit` subscriptions with work due, each with its due deliveries in order.
+fn due(conn: &Connection, now: Timestamp, limit: usize) -> Result<Vec<Vec<Claimed>>> {
+    let subscriptions: Vec<(WebhookId, String, String)> = conn
+        .prepare_cached(DUE_SUBSCRIPTIONS)?
+        .query_map((now, limit as i64), |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut deliveries = conn.prepare_cached(DUE_DELIVERIES)?;
+    let mut chains = Vec::with_capacity(subscriptions.len());
+    for (webhook, url, secret) in subscriptions {
+        let mut chain = Vec::new();
+        let mut bytes = 0;
+        let mut rows = deliveries.query((&webhook, now, CHAIN_DELIVERIES as i64))?;
+        while let Some(r) = rows.next()? {
+            let body: String = r.get(4)?;
+            bytes += body.len();
+            if !chain.is_empty() && bytes > CHAIN_BYTES {
+                break;
+            }
+            chain.push(Claimed {
+                rowid: r.get(0)?,
+                delivery: r.get(1)?,
+                webhook,
+                topic: r.get(2)?,
+                event: r.get(3)?,
+                url: url.clone(),
+                secret: secret.clone(),
+                body,
+                attempts: r.get(5)?,
+            });
+        }
+        if !chain.is_empty() {
+            chains.push(chain);
+        }
+    }
+    Ok(chains)
 }
 
 /// Whether any delivery is due for a subscription no sender holds (a read, no lock).
 pub(super) fn any_due(conn: &Connection, now: Timestamp) -> Result<bool> {
-    Ok(!due(conn, now, 1)?.is_empty())
+    let mut stmt = conn.prepare_cached(DUE_SUBSCRIPTIONS)?;
+    Ok(stmt.exists((now, 1))?)
 }
 
 /// Records finished attempts, releases their subscriptions and claims up to `limit`
-/// due deliveries for `owner` until `lease_until`. Runs inside the caller's immediate
-/// transaction, so two senders never claim one subscription.
+/// subscriptions with work due for `owner` until `lease_until`, each with a chain of its
+/// due deliveries. Runs inside the writer's immediate transaction, so two senders never
+/// claim one subscription.
 pub(super) fn record_and_claim(
     conn: &Connection,
     owner: &str,
-    attempts: &[Attempt],
+    attempts: Vec<Attempt>,
     now: Timestamp,
     lease_until: Timestamp,
     limit: usize,
-) -> Result<(Vec<Outcome>, Vec<Claimed>)> {
+) -> Result<Step> {
     let mut outcomes = Vec::with_capacity(attempts.len());
     for attempt in attempts {
-        outcomes.push(record_attempt(conn, attempt)?);
+        let outcome = record_attempt(conn, &attempt)?;
         conn.prepare_cached(
             "UPDATE webhooks SET lease_owner = NULL, lease_until = NULL
              WHERE id = ?1 AND lease_owner = ?2",
         )?
         .execute((&attempt.claimed.webhook, owner))?;
+        outcomes.push((attempt, outcome));
     }
     let mut claimed = Vec::new();
     if limit > 0 {
@@ -360,13 +402,16 @@ pub(super) fn record_and_claim(
             "UPDATE webhooks SET lease_owner = ?2, lease_until = ?3
              WHERE id = ?1 AND (lease_until IS NULL OR lease_until < ?4)",
         )?;
-        for candidate in due(conn, now, limit)? {
-            if lease.execute((&candidate.webhook, owner, lease_until, now))? == 1 {
-                claimed.push(candidate);
+        for chain in due(conn, now, limit)? {
+            if lease.execute((&chain[0].webhook, owner, lease_until, now))? == 1 {
+                claimed.push(chain);
             }
         }
     }
-    Ok((outcomes, claimed))
+    Ok(Step {
+        recorded: outcomes,
+        claimed,
+    })
 }
 
 fn record_attempt(conn: &Connection, attempt: &Attempt) -> Result<Outcome> {

@@ -1,7 +1,9 @@
 //! The API's writes (SPEC 7.5–7.7): one thread with one connection, group commit.
 //!
-//! SQLite lets one connection write at a time, so writes from every HTTP worker queue
-//! here instead of contending for the lock. The thread takes every write waiting, runs
+//! SQLite lets one connection write at a time, so writes from every HTTP worker — and
+//! the webhook sender's records of its attempts — queue here instead of contending for
+//! the lock (a connection that finds the lock taken sleeps in SQLite's busy handler, up
+//! to 100 ms a turn, which no queue ever does). The thread takes every write waiting, runs
 //! them in one transaction, each in a savepoint of its own (a write that fails is undone
 //! alone), and commits once: the commit's fsync is shared by the whole batch. A request
 //! is answered only after the commit holding its write has returned, and this
@@ -136,6 +138,21 @@ impl Writer {
     pub async fn retry_delivery(&self, client: ClientId, id: DeliveryId) -> Result<RetryWrite> {
         self.submit(move |conn| outbox::retry(conn, &client, &id, now()))
             .await
+    }
+
+    /// Runs `work` in the next batch from a thread outside any async runtime (the
+    /// webhook sender's), and waits for its commit.
+    pub(super) fn submit_blocking<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Connection) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let (reply, answer) = oneshot::channel();
+        self.queue
+            .blocking_send(Box::new(Queued { work, reply }))
+            .map_err(|_| StoreError::WriterStopped)?;
+        answer
+            .blocking_recv()
+            .map_err(|_| StoreError::WriterStopped)?
     }
 
     async fn submit<T: Send + 'static>(

@@ -5,7 +5,10 @@
 //!
 //! One thread owns the outbox connection and decides; a small tokio runtime makes the
 //! requests. An attempt's end comes back to the thread as a message, and is written
-//! together with the next claim in one transaction. The claim is a lease on the
+//! together with the next claim in one write, through the API's writer (one writer per
+//! process: the sender and the API never wait for each other on SQLite's lock). A claim
+//! takes a chain of a subscription's due deliveries, sent one after another, so one
+//! write records many attempts. The claim is a lease on the
 //! subscription in the database file, so one subscription has at most one request in
 //! flight, across servers too; a lease a dead server left runs out after the timeout and
 //! a margin, and its delivery, still pending, is attempted again (at least once).
@@ -22,15 +25,21 @@ use anyhow::Context;
 use prometheus::{Histogram, HistogramOpts, IntCounterVec, Opts};
 
 use crate::model::{RetrySchedule, Timestamp, WebhookId};
-use crate::store::{Attempt, Claimed, OnCommit, Outbox, Outcome, Store};
+use crate::store::{Attempt, Claimed, OnCommit, Outbox, Outcome, Store, Writer};
 
 /// How often the sender looks for due work when nothing rang: retries coming due, and
 /// deliveries another process made.
 const POLL: Duration = Duration::from_millis(200);
+/// The sender writes (records attempts, claims) at most once per this: each write is a
+/// commit in the API's writer, and under load one write then carries many attempts and
+/// claims long chains, instead of a commit per attempt crowding out the API's writes.
+const STEP_GAP: Duration = Duration::from_millis(10);
 /// Subscriptions with a request in flight at once, at most.
 const MAX_IN_FLIGHT: usize = 256;
-/// A lease outlives its attempt's timeout by this much before another sender may take
-/// the subscription over.
+/// A claim's chain starts no attempt after running this long.
+const CHAIN_TIME: Duration = Duration::from_millis(500);
+/// A lease outlives its chain's longest run (`CHAIN_TIME` and one attempt's timeout) by
+/// this much before another sender may take the subscription over.
 const LEASE_MARGIN: Duration = Duration::from_secs(5);
 /// How often finished deliveries past retention are removed.
 const PRUNE_EVERY: Duration = Duration::from_secs(60);
@@ -89,51 +98,21 @@ impl DeliveryMetrics {
 enum Signal {
     /// Something was committed: there may be new deliveries.
     Wake,
-    Finished(Box<Attempt>),
+    /// A claim's chain ended: its attempts, in order.
+    Finished(Vec<Attempt>),
 }
 
-/// A running sender; dropping it leaves it running until the process ends.
+/// The sender before it runs. Its bell comes first: the writer it rings after each
+/// commit is also the writer the sender records its attempts through.
 pub struct Sender {
     bell: mpsc::Sender<Signal>,
+    signals: mpsc::Receiver<Signal>,
 }
 
 impl Sender {
-    /// Starts the sender over `store`'s outbox.
-    pub fn start(
-        store: &Store,
-        options: SenderOptions,
-        metrics: DeliveryMetrics,
-    ) -> anyhow::Result<Self> {
-        let outbox = store
-            .outbox()
-            .context("the webhook sender cannot open the database")?;
-        let client = attempt::client(options.timeout).context("cannot build the HTTP client")?;
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("contactd-webhook-io")
-            .enable_all()
-            .build()
-            .context("cannot start the webhook sender's runtime")?;
+    pub fn new() -> Self {
         let (bell, signals) = mpsc::channel();
-        let loop_bell = bell.clone();
-        thread::Builder::new()
-            .name("contactd-webhooks".to_owned())
-            .spawn(move || {
-                SendLoop {
-                    outbox,
-                    client,
-                    runtime,
-                    options,
-                    metrics,
-                    owner: uuid::Uuid::new_v4().to_string(),
-                    bell: loop_bell,
-                    finished: Vec::new(),
-                    in_flight: 0,
-                }
-                .run(signals)
-            })
-            .context("cannot start the webhook sender's thread")?;
-        Ok(Self { bell })
+        Self { bell, signals }
     }
 
     /// What the writer calls after each commit.
@@ -142,6 +121,54 @@ impl Sender {
         Arc::new(move || {
             let _ = bell.send(Signal::Wake);
         })
+    }
+
+    /// Starts sending from `store`'s outbox, writing through `writer`; it runs until the
+    /// process ends.
+    pub fn start(
+        self,
+        store: &Store,
+        writer: Writer,
+        options: SenderOptions,
+        metrics: DeliveryMetrics,
+    ) -> anyhow::Result<()> {
+        let outbox = store
+            .outbox(writer)
+            .context("the webhook sender cannot open the database")?;
+        let client = attempt::client(options.timeout).context("cannot build the HTTP client")?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("contactd-webhook-io")
+            .on_thread_start(yield_to_the_api)
+            .enable_all()
+            .build()
+            .context("cannot start the webhook sender's runtime")?;
+        let Self { bell, signals } = self;
+        thread::Builder::new()
+            .name("contactd-webhooks".to_owned())
+            .spawn(move || {
+                yield_to_the_api();
+                SendLoop {
+                    outbox,
+                    client,
+                    runtime,
+                    options,
+                    metrics,
+                    owner: uuid::Uuid::new_v4().to_string(),
+                    bell,
+                    finished: Vec::new(),
+                    in_flight: 0,
+                }
+                .run(signals)
+            })
+            .context("cannot start the webhook sender's thread")?;
+        Ok(())
+    }
+}
+
+impl Default for Sender {
+    fn default() -> Self {
+        Self::new()
     }
 }
 
@@ -163,9 +190,10 @@ impl SendLoop {
     fn run(mut self, signals: mpsc::Receiver<Signal>) {
         let mut look = true;
         let mut next_prune = Instant::now();
+        let mut next_step = Instant::now();
         loop {
             let wait = if look || !self.finished.is_empty() {
-                Duration::ZERO
+                next_step.saturating_duration_since(Instant::now())
             } else {
                 POLL
             };
@@ -177,7 +205,8 @@ impl SendLoop {
             while let Ok(signal) = signals.try_recv() {
                 look |= self.take(signal);
             }
-            if look || !self.finished.is_empty() {
+            if (look || !self.finished.is_empty()) && Instant::now() >= next_step {
+                next_step = Instant::now() + STEP_GAP;
                 match self.step() {
                     Ok(()) => look = false,
                     Err(e) => {
@@ -197,9 +226,9 @@ impl SendLoop {
     fn take(&mut self, signal: Signal) -> bool {
         match signal {
             Signal::Wake => true,
-            Signal::Finished(attempt) => {
+            Signal::Finished(attempts) => {
                 self.in_flight -= 1;
-                self.finished.push(*attempt);
+                self.finished.extend(attempts);
                 true
             }
         }
@@ -212,12 +241,14 @@ impl SendLoop {
         if self.finished.is_empty() && (room == 0 || !self.outbox.any_due(now)?) {
             return Ok(());
         }
-        let lease = self.options.timeout + LEASE_MARGIN;
-        let lease_until = now.shifted(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX));
-        let (outcomes, claimed) =
-            self.outbox
-                .record_and_claim(&self.owner, &self.finished, now, lease_until, room)?;
-        for (attempt, outcome) in self.finished.drain(..).zip(outcomes) {
+        let lease = self.options.timeout + CHAIN_TIME + LEASE_MARGIN;
+        // Should this write fail, these records go with it: their leases run out and the
+        // deliveries, still pending, are attempted again (at least once).
+        let finished = std::mem::take(&mut self.finished);
+        let step = self
+            .outbox
+            .record_and_claim(self.owner.clone(), finished, lease, room)?;
+        for (attempt, outcome) in step.recorded {
             log_attempt(&attempt, outcome);
             if outcome != Outcome::Unchanged {
                 self.metrics
@@ -226,13 +257,17 @@ impl SendLoop {
                     .inc();
             }
         }
-        for claimed in claimed {
-            self.spawn(claimed);
+        for chain in step.claimed {
+            self.spawn(chain);
         }
         Ok(())
     }
 
-    fn spawn(&mut self, claimed: Claimed) {
+    /// Sends one subscription's chain, one request at a time and in order. It stops at
+    /// the first failure (the rest stay pending for the next claim, so a failing receiver
+    /// gets one request per claim) and once it has run for `CHAIN_TIME`, so that results
+    /// are written often and a lease is never held long.
+    fn spawn(&mut self, chain: Vec<Claimed>) {
         self.in_flight += 1;
         let client = self.client.clone();
         let bell = self.bell.clone();
@@ -240,24 +275,31 @@ impl SendLoop {
         let schedule = self.options.schedule.clone();
         let duration = self.metrics.attempt_duration.clone();
         self.runtime.spawn(async move {
-            let at = Timestamp::now();
-            let started = Instant::now();
-            let answer = attempt::send(&client, &claimed, at.as_millis(), timeout).await;
-            let response_time = started.elapsed();
-            duration.observe(response_time.as_secs_f64());
-            let retry_after = answer
-                .error
-                .as_ref()
-                .and_then(|_| schedule.after(claimed.attempts + 1, fastrand::f64() * 2.0 - 1.0));
-            let attempt = Attempt {
-                claimed,
-                at,
-                response_status: answer.status,
-                response_time,
-                error: answer.error,
-                retry_after,
-            };
-            let _ = bell.send(Signal::Finished(Box::new(attempt)));
+            let chain_started = Instant::now();
+            let mut attempts = Vec::with_capacity(chain.len());
+            for claimed in chain {
+                let at = Timestamp::now();
+                let started = Instant::now();
+                let answer = attempt::send(&client, &claimed, at.as_millis(), timeout).await;
+                let response_time = started.elapsed();
+                duration.observe(response_time.as_secs_f64());
+                let retry_after = answer.error.as_ref().and_then(|_| {
+                    schedule.after(claimed.attempts + 1, fastrand::f64() * 2.0 - 1.0)
+                });
+                let failed = answer.error.is_some();
+                attempts.push(Attempt {
+                    claimed,
+                    at,
+                    response_status: answer.status,
+                    response_time,
+                    error: answer.error,
+                    retry_after,
+                });
+                if failed || chain_started.elapsed() >= CHAIN_TIME {
+                    break;
+                }
+            }
+            let _ = bell.send(Signal::Finished(attempts));
         });
     }
 
@@ -269,6 +311,15 @@ impl SendLoop {
             Err(e) => tracing::warn!(error = %e, "webhook retention: pruning failed"),
         }
     }
+}
+
+/// Lowers the calling thread's priority (Linux threads each have a nice value of their
+/// own): when the CPU is short, requests are served first and deliveries wait, pending
+/// in the database, instead of the API slowing to send them.
+fn yield_to_the_api() {
+    const NICE: libc::c_int = 10;
+    // SAFETY: setpriority only reads its arguments; `0` names the calling thread.
+    let _ = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, NICE) };
 }
 
 fn log_attempt(attempt: &Attempt, outcome: Outcome) {

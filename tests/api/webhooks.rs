@@ -534,6 +534,41 @@ fn deliveries_stored_without_a_sender_or_cut_by_kill_9_are_sent_by_the_next_serv
 }
 
 #[test]
+fn a_subscription_has_one_request_in_flight_and_gets_its_events_in_order() {
+    let ws = Workspace::with_tenants();
+    let quiet = ws.serve(&["--no-demo", "--no-webhooks"]);
+    const ANSWER: Duration = Duration::from_millis(20);
+    let receiver = Receiver::start(|_| (200, ANSWER));
+    subscribe(&quiet, "contact.updated", &receiver.url, SECRET);
+    const EVENTS: i64 = 30;
+    for i in 0..EVENTS {
+        write_metadata(&quiet, &format!(r#"{{"n": {i}}}"#));
+    }
+    drop(quiet);
+
+    let server = ws.serve(&["--no-demo"]);
+    let got = receiver.wait_for(EVENTS as usize, WAIT);
+    let ns: Vec<i64> = got
+        .iter()
+        .map(|r| r.json()["data"]["metadata"]["n"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ns, (0..EVENTS).collect::<Vec<_>>(), "in event order");
+    for pair in got.windows(2) {
+        // The receiver notes a request as it arrives and answers it ANSWER later.
+        assert!(
+            pair[1].at.duration_since(pair[0].at) >= ANSWER,
+            "a request arrived before the one before it was answered"
+        );
+    }
+    server.wait_until(CALLS, KEY_A, WAIT, |v| {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .all(|d| d["status"] == "delivered" && d["attempts"] == 1)
+    });
+}
+
+#[test]
 fn two_servers_on_one_file_send_each_attempt_once() {
     let ws = Workspace::with_tenants();
     let one = ws.serve(&["--no-demo"]);
