@@ -37,6 +37,12 @@ impl JsonObject {
                     Self::MAX_DEPTH
                 ));
             }
+            if let Some(path) = lone_surrogate(raw.get()) {
+                return Err(format!(
+                    "has a lone UTF-16 surrogate at {path}: a \\uD800-\\uDFFF escape \
+                     without its pair is not text (JSON readers refuse it)"
+                ));
+            }
             Ok(Self(raw))
         } else {
             Err(format!(
@@ -143,6 +149,115 @@ fn nesting_depth(text: &str) -> usize {
     deepest
 }
 
+/// Where in the well-formed JSON `text` a string or key holds a `\\uXXXX` escape of a
+/// UTF-16 surrogate without its pair (`a.b[2]`; `(top)` for the value itself), if
+/// anywhere. Raw text is kept as sent, so such an escape would be served back, and then
+/// no strict reader (serde_json, jq) could read the answer.
+pub fn lone_surrogate(text: &str) -> Option<String> {
+    if !text.contains("\\u") {
+        return None;
+    }
+    enum Frame<'t> {
+        Object { key: &'t str, at_key: bool },
+        Array { index: usize },
+    }
+    let bytes = text.as_bytes();
+    let mut stack: Vec<Frame<'_>> = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'{' => stack.push(Frame::Object {
+                key: "",
+                at_key: true,
+            }),
+            b'[' => stack.push(Frame::Array { index: 0 }),
+            b'}' | b']' => {
+                stack.pop();
+            }
+            b',' => match stack.last_mut() {
+                Some(Frame::Object { at_key, .. }) => *at_key = true,
+                Some(Frame::Array { index }) => *index += 1,
+                None => {}
+            },
+            b':' => {
+                if let Some(Frame::Object { at_key, .. }) = stack.last_mut() {
+                    *at_key = false;
+                }
+            }
+            b'"' => {
+                let (end, whole) = scan_string(bytes, i + 1);
+                if let Some(Frame::Object { key, at_key: true }) = stack.last_mut() {
+                    *key = &text[i + 1..end];
+                }
+                if !whole {
+                    return Some(path_of(&stack));
+                }
+                i = end;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    return None;
+
+    fn path_of(stack: &[Frame<'_>]) -> String {
+        let mut path = String::new();
+        for frame in stack {
+            match frame {
+                Frame::Object { key, .. } => {
+                    if !path.is_empty() {
+                        path.push('.');
+                    }
+                    path.push_str(key);
+                }
+                Frame::Array { index } => path.push_str(&format!("[{index}]")),
+            }
+        }
+        if path.is_empty() {
+            path.push_str("(top)");
+        }
+        path
+    }
+}
+
+/// Scans a string whose text starts at `start` (after its opening quote): the index of
+/// its closing quote, and whether every surrogate escape in it has its pair.
+fn scan_string(bytes: &[u8], start: usize) -> (usize, bool) {
+    let hex = |at: usize| {
+        bytes
+            .get(at..at + 4)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u16::from_str_radix(h, 16).ok())
+    };
+    let mut whole = true;
+    let mut i = start;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'"' => return (i, whole),
+            b'\\' if bytes.get(i + 1) == Some(&b'u') => {
+                let unit = hex(i + 2).unwrap_or(0);
+                i += 6;
+                if (0xD800..0xDC00).contains(&unit) {
+                    let low = (bytes.get(i) == Some(&b'\\') && bytes.get(i + 1) == Some(&b'u'))
+                        .then(|| hex(i + 2))
+                        .flatten();
+                    if low.is_some_and(|low| (0xDC00..0xE000).contains(&low)) {
+                        i += 6;
+                    } else {
+                        whole = false;
+                    }
+                } else if (0xDC00..0xE000).contains(&unit) {
+                    whole = false;
+                }
+                continue;
+            }
+            b'\\' => i += 2,
+            _ => i += 1,
+        }
+    }
+    (i, whole)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -160,5 +275,28 @@ mod tests {
         for bad in ["[]", "1", "null", "\"x\"", "{", ""] {
             assert!(JsonObject::parse(bad).is_err(), "{bad:?} must be refused");
         }
+    }
+
+    #[test]
+    fn lone_surrogates_are_found_with_their_path_and_pairs_pass() {
+        let found = |text: &str| lone_surrogate(text);
+        assert_eq!(found(r#"{"s":"\ud800"}"#).as_deref(), Some("s"));
+        assert_eq!(found(r#"{"s":"ok \udc00 no"}"#).as_deref(), Some("s"));
+        assert_eq!(
+            found(r#"{"a":{"b":[1,"x","\uD83D"]}}"#).as_deref(),
+            Some("a.b[2]")
+        );
+        assert_eq!(found(r#"{"k\ud800":1}"#).as_deref(), Some(r"k\ud800"));
+        assert_eq!(found(r#"{"s":"\ud800\u0041"}"#).as_deref(), Some("s"));
+        assert_eq!(found(r#"{"s":"end \ud800"}"#).as_deref(), Some("s"));
+        for fine in [
+            r#"{"s":"\ud83d\ude00 \u00e9 \\ud800"}"#,
+            r#"{"s":"plain", "t":"\"\\"}"#,
+            r#"{"a":[{"b":"\uD83D\uDE00"}]}"#,
+        ] {
+            assert_eq!(found(fine), None, "{fine}");
+        }
+        let refused = JsonObject::parse(r#"{"ok":1,"s":"\ud800"}"#).unwrap_err();
+        assert!(refused.contains("lone UTF-16 surrogate at s"), "{refused}");
     }
 }

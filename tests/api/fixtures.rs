@@ -575,6 +575,25 @@ fn deep_nesting_is_refused_with_the_path_and_the_limit() {
 }
 
 #[test]
+fn lone_surrogates_are_refused_with_their_json_path() {
+    let mut file = valid_file();
+    file["contacts"][0]["metadata"] = json!("PLACEHOLDER");
+    file["contacts"][0]["name"] = json!("NAME");
+    let text = file
+        .to_string()
+        .replace("\"PLACEHOLDER\"", r#"{"s":"\ud800"}"#)
+        .replace("\"NAME\"", r#""Ana \udfff""#);
+
+    assert_refused(
+        &text,
+        &[
+            "bad.json: $.contacts[0].metadata: has a lone UTF-16 surrogate at s",
+            "bad.json: $.contacts[0].name:",
+        ],
+    );
+}
+
+#[test]
 fn every_problem_of_a_record_gets_its_own_line() {
     let mut file = valid_file();
     let contact = &mut file["contacts"][0];

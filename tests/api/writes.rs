@@ -300,6 +300,18 @@ fn bad_contact_writes_are_refused_and_change_nothing() {
         &server.post(&ana, Some(KEY), json, &deep),
         &["body nested 65 levels deep; at most 64 levels are allowed"],
     );
+    // A lone surrogate would be kept as sent and make /info unreadable to strict readers.
+    assert_problems(
+        &server.post(
+            &ana,
+            Some(KEY),
+            json,
+            r#"{"ok":"\ud83d\ude00","s":{"t":["\ud800"]}}"#,
+        ),
+        &[
+            "body has a lone UTF-16 surrogate at s.t[0]: a \\uD800-\\uDFFF escape without its pair is not text (JSON readers refuse it)",
+        ],
+    );
     let big = format!(r#"{{"a":"{}"}}"#, "x".repeat(5000));
     server
         .post(&ana, Some(KEY), json, &big)
