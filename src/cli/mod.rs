@@ -170,6 +170,14 @@ fn check(store_options: &StoreOptions) -> anyhow::Result<()> {
         }
     };
     say!("integrity: {}", listed(&health.integrity, "ok", "\n  "));
+    if health.damaged {
+        bail!(
+            "{} is damaged (see above); nothing else was checked. Restore a backup \
+             (`contactd backup` makes one), and when restoring, replace or remove the \
+             file's -wal and -shm beside it too",
+            store_options.path.display()
+        );
+    }
     say!(
         "foreign keys: {}",
         listed(&health.foreign_keys, "ok", "\n  ")

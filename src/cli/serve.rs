@@ -76,6 +76,7 @@ pub(super) fn serve(db: PathBuf, args: ServeArgs) -> anyhow::Result<()> {
         },
         console: args.console && !args.no_console,
     };
+    store.check_pages_in_background();
     let delivery_metrics = webhooks::DeliveryMetrics::new()?;
     let sender = (args.webhooks && !args.no_webhooks).then(webhooks::Sender::new);
     let writer = store.start_writer(sender.as_ref().map(webhooks::Sender::on_commit))?;

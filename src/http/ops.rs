@@ -16,8 +16,8 @@ pub async fn healthz() -> HttpResponse {
         .body(r#"{"status":"ok"}"#)
 }
 
-/// `GET /readyz`: 200 when a pooled connection answers and every migration is applied,
-/// else 503 with the envelope (the reason goes to the log).
+/// `GET /readyz`: 200 when a pooled connection answers, every migration is applied and
+/// no damage was seen, else 503 with the envelope (the reason goes to the log).
 pub async fn readyz(worker: web::Data<WorkerContext>) -> Result<HttpResponse, ApiError> {
     let store = worker.store().clone();
     match web::block(move || store.readiness()).await? {
@@ -26,10 +26,13 @@ pub async fn readyz(worker: web::Data<WorkerContext>) -> Result<HttpResponse, Ap
             .body(r#"{"status":"ready"}"#)),
         Readiness::NotReady(reason) => {
             tracing::warn!(%reason, "not ready");
-            Ok(envelope(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Service Unavailable",
-            ))
+            // Damage is the one reason an operator must act on at once: said here too.
+            let message = if crate::store::damage_found().is_some() {
+                "The database file is damaged; stop the server and run `contactd check`"
+            } else {
+                "Service Unavailable"
+            };
+            Ok(envelope(StatusCode::SERVICE_UNAVAILABLE, message))
         }
     }
 }

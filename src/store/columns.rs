@@ -20,7 +20,11 @@ macro_rules! text_column {
         impl FromSql for $ty {
             fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
                 let $s = value.as_str()?;
-                $parse.ok_or_else(|| corrupt(format!(concat!("not a ", $what, ": {:?}"), $s)))
+                // The value itself is never quoted: an error may reach a log or a
+                // terminal, and a row's contents have no place there.
+                $parse.ok_or_else(|| {
+                    corrupt(format!(concat!("not a ", $what, " ({} bytes)"), $s.len()))
+                })
             }
         }
     };

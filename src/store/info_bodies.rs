@@ -14,7 +14,7 @@ use super::contacts::{
     self, CONTACT_INFO_COLUMNS, contact_columns, contact_info_columns, contact_info_from_row,
     contact_info_tables,
 };
-use crate::model::{ClientId, ContactId, ContactInfo, InfoBody, is_body_tag};
+use crate::model::{ClientId, ContactId, ContactInfo, InfoBody, abbreviate, is_body_tag};
 
 /// The stored answer for `client`'s contact `id`; `None` for a missing contact and for
 /// another client's alike.
@@ -117,7 +117,20 @@ pub(super) fn stale(conn: &Connection, limit: usize) -> Result<Vec<String>> {
         if problems.len() == limit {
             return Ok(problems);
         }
-        let info = contact_info_from_row(row)?;
+        let info = match contact_info_from_row(row) {
+            Ok(info) => info,
+            Err(e) => {
+                let id = row
+                    .get_ref(0)
+                    .ok()
+                    .and_then(|v| v.as_str().ok().map(abbreviate));
+                problems.push(format!(
+                    "contact {} cannot be read: {e}",
+                    id.unwrap_or_default()
+                ));
+                continue;
+            }
+        };
         let id = info.contact.id;
         let Some(client) = row.get::<_, Option<ClientId>>(CONTACT_INFO_COLUMNS)? else {
             problems.push(format!("contact {id} has no stored /info answer"));

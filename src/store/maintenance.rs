@@ -1,9 +1,27 @@
 //! Operations on the database as a whole: backups, integrity and readiness checks.
 
 use std::path::Path;
+use std::sync::OnceLock;
 
 use super::migrations::{self, StatusError};
 use super::{Result, Store, info_bodies, outbox};
+
+/// The first sign this process saw of a damaged database file: an error of any query,
+/// or the check `serve` runs at start-up. One process serves one file, so it is kept
+/// here rather than in every handle on the store.
+static DAMAGE: OnceLock<String> = OnceLock::new();
+
+/// Notes `e` when it says the file is damaged.
+pub(super) fn note_damage(e: &rusqlite::Error) {
+    if is_damage(e) && DAMAGE.set(e.to_string()).is_ok() {
+        tracing::error!(error = %e, "the database file is damaged; run `contactd check`");
+    }
+}
+
+/// What this process has seen of a damaged file, if anything.
+pub fn damage_found() -> Option<&'static str> {
+    DAMAGE.get().map(String::as_str)
+}
 
 /// How many contacts with a stale `/info` answer `check` names before it stops looking.
 pub const STALE_REPORTED: usize = 20;
@@ -24,11 +42,15 @@ pub struct Health {
     pub applied_migrations: Vec<String>,
     /// Why `serve` and `migrate` would refuse this database's schema history.
     pub schema_problem: Option<String>,
+    /// The file is damaged (`integrity` says how): nothing else was checked, as reading
+    /// rows of a damaged file gives errors about the rows, not about the file.
+    pub damaged: bool,
 }
 
 impl Health {
     pub fn is_healthy(&self) -> bool {
-        self.integrity.is_empty()
+        !self.damaged
+            && self.integrity.is_empty()
             && self.foreign_keys.is_empty()
             && self.info_bodies.is_empty()
             && self.pending_migrations.is_empty()
@@ -83,10 +105,14 @@ impl Store {
     /// Integrity, dangling references and migration status, for `contactd check`.
     pub fn health(&self) -> Result<Health> {
         let conn = self.conn()?;
-        let integrity = column_strings(&conn, "PRAGMA integrity_check")?
-            .into_iter()
-            .filter(|line| line != "ok")
-            .collect();
+        let integrity = integrity_findings(&conn)?;
+        if !integrity.is_empty() {
+            return Ok(Health {
+                integrity,
+                damaged: true,
+                ..Health::default()
+            });
+        }
         let foreign_keys = {
             let mut stmt = conn.prepare("PRAGMA foreign_key_check")?;
             let rows = stmt.query_map([], |r| {
@@ -123,11 +149,44 @@ impl Store {
             pending_migrations: status.pending,
             applied_migrations: status.applied,
             schema_problem,
+            damaged: false,
         })
     }
 
-    /// Ready when a pooled connection answers and every migration is applied.
+    /// Reads every page of the file once (`PRAGMA quick_check`) on a thread of its own,
+    /// so the port opens at once; damage found makes `/readyz` say so, and is logged.
+    pub fn check_pages_in_background(&self) {
+        let store = self.clone();
+        let spawned = std::thread::Builder::new()
+            .name("contactd-page-check".to_owned())
+            .spawn(move || {
+                let findings = store.conn().map_err(|e| e.to_string()).and_then(|conn| {
+                    quick_check(&conn).map_err(|e| e.to_string())
+                });
+                match findings {
+                    Ok(findings) if findings.is_empty() => {}
+                    Ok(findings) => {
+                        let found = findings.join("; ");
+                        tracing::error!(%found, "the database file is damaged; run `contactd check`");
+                        let _ = DAMAGE.set(found);
+                    }
+                    Err(e) => tracing::warn!(error = %e, "the page check at start-up did not run"),
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "the page check at start-up did not start");
+        }
+    }
+
+    /// Ready when a pooled connection answers and every migration is applied, and no
+    /// damage was seen.
     pub fn readiness(&self) -> Readiness {
+        if let Some(damage) = damage_found() {
+            return Readiness::NotReady(format!(
+                "the database file is damaged ({damage}); stop the server and run \
+                 `contactd check`"
+            ));
+        }
         let check = || -> Result<Vec<String>, String> {
             let conn = self.conn().map_err(|e| e.to_string())?;
             let status = migrations::status(&conn).map_err(|e| e.to_string())?;
@@ -143,8 +202,48 @@ impl Store {
     }
 }
 
-fn column_strings(conn: &rusqlite::Connection, sql: &str) -> Result<Vec<String>> {
-    let mut stmt = conn.prepare(sql)?;
-    let rows = stmt.query_map([], |r| r.get(0))?;
-    Ok(rows.collect::<rusqlite::Result<Vec<String>>>()?)
+/// What `PRAGMA integrity_check` finds, as lines (none when the file is sound). On a file
+/// damaged enough that the check itself stops, SQLite's words for why, after the lines
+/// it gave before stopping. Its lines name pages and indexes, never row contents.
+fn integrity_findings(conn: &rusqlite::Connection) -> Result<Vec<String>> {
+    findings_of(conn, "PRAGMA integrity_check")
+}
+
+/// `integrity_check` without the index and constraint checks: every page read once.
+fn quick_check(conn: &rusqlite::Connection) -> Result<Vec<String>> {
+    findings_of(conn, "PRAGMA quick_check")
+}
+
+fn findings_of(conn: &rusqlite::Connection, pragma: &str) -> Result<Vec<String>> {
+    let mut findings = Vec::new();
+    let stopped = (|| {
+        let mut stmt = conn.prepare(pragma)?;
+        let mut rows = stmt.query([])?;
+        while let Some(row) = rows.next()? {
+            let text: String = row.get(0)?;
+            // A finding may span lines, under a "*** in database main ***" heading.
+            findings.extend(
+                text.lines()
+                    .filter(|line| *line != "ok" && !line.starts_with("***"))
+                    .map(str::to_owned),
+            );
+        }
+        Ok::<_, rusqlite::Error>(())
+    })();
+    match stopped {
+        Ok(()) => Ok(findings),
+        Err(e) if is_damage(&e) => {
+            findings.push(format!("the check stopped: {e}"));
+            Ok(findings)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// SQLite's errors for a file that is damaged or not a database at all.
+pub(super) fn is_damage(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase)
+    )
 }

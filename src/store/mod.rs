@@ -28,7 +28,7 @@ use crate::model::{ContactId, InfoBody};
 
 pub use api_keys::{ApiKeyRecord, Revocation};
 pub use fixture_writes::FixtureWriter;
-pub use maintenance::{Counts, Health, Readiness};
+pub use maintenance::{Counts, Health, Readiness, damage_found};
 pub use outbox::{Attempt, Claimed, Outcome, RetryWrite, Step};
 pub use reader::Reader;
 pub use sender_store::Outbox;
@@ -91,7 +91,14 @@ pub enum StoreError {
     #[error("no pooled database connection: {0}")]
     Pool(#[from] r2d2::Error),
     #[error(transparent)]
-    Sqlite(#[from] rusqlite::Error),
+    Sqlite(rusqlite::Error),
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        maintenance::note_damage(&e);
+        Self::Sqlite(e)
+    }
 }
 
 impl StoreError {

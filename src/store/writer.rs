@@ -193,6 +193,7 @@ fn run(conn: Connection, mut jobs: mpsc::Receiver<Box<dyn Job>>, on_commit: Opti
 /// Runs `batch` in one transaction and answers every write in it once the commit is in.
 fn run_batch(conn: &Connection, batch: Vec<Box<dyn Job>>) {
     if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        super::maintenance::note_damage(&e);
         let e = Arc::new(e);
         for job in batch {
             job.abandon(e.clone());
@@ -204,6 +205,7 @@ fn run_batch(conn: &Connection, batch: Vec<Box<dyn Job>>) {
         // A failed COMMIT may leave the transaction open; end it so nothing half-done
         // stays, and so the next batch can begin.
         let _ = conn.execute_batch("ROLLBACK");
+        super::maintenance::note_damage(&e);
         Arc::new(e)
     });
     for job in done {

@@ -316,3 +316,63 @@ fn a_generated_file_that_cannot_be_finished_leaves_nothing_behind() {
     let left: Vec<_> = std::fs::read_dir(&folder).unwrap().collect();
     assert!(left.is_empty(), "a failed generate left {left:?}");
 }
+
+#[test]
+fn a_damaged_file_is_said_so_by_check_and_by_readyz_without_row_contents() {
+    let ws = Workspace::with_tenants();
+    let (root, page_size): (i64, i64) = {
+        let conn = rusqlite::Connection::open(ws.db()).unwrap();
+        let root = conn
+            .query_row(
+                "SELECT rootpage FROM sqlite_schema WHERE name = 'contacts'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        let size = conn
+            .query_row("PRAGMA page_size", [], |r| r.get(0))
+            .unwrap();
+        (root, size)
+    };
+    // A page overwritten in place, as a bad disk or a half-copied restore leaves it.
+    {
+        use std::io::{Seek, SeekFrom, Write};
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(ws.db())
+            .unwrap();
+        file.seek(SeekFrom::Start(((root - 1) * page_size) as u64))
+            .unwrap();
+        file.write_all(&vec![0xA5; page_size as usize]).unwrap();
+    }
+
+    let check = ws.run(&["check"]);
+    assert_eq!(check.status.code(), Some(1), "{}", check.stderr);
+    assert!(check.stdout.starts_with("integrity: "), "{}", check.stdout);
+    assert!(check.stdout.contains("page"), "{}", check.stdout);
+    assert!(
+        check
+            .stderr
+            .contains("is damaged (see above); nothing else was checked"),
+        "{}",
+        check.stderr
+    );
+    let output = format!("{}{}", check.stdout, check.stderr);
+    assert!(!output.contains("Conversion error"), "{output}");
+    assert!(output.len() < 4000, "no row's text: {output}");
+
+    let server = ws.serve(&["--no-demo"]);
+    // The page check runs beside the server once the port is open.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let said = loop {
+        let reply = server.get("/readyz", None, &[]);
+        if reply.status != 200 || std::time::Instant::now() > deadline {
+            break reply;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    said.assert_error(
+        503,
+        "The database file is damaged; stop the server and run `contactd check`",
+    );
+}
