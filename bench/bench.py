@@ -86,6 +86,7 @@ def generate(n, binary=BIN, tag="", messages=None):
     if REUSE and out.exists() and saved.exists():
         return out, json.loads(saved.read_text())
     extra = [] if messages is None else ["--messages-per-contact", str(messages)]
+    out.unlink(missing_ok=True)  # generate keeps an existing file
     res = run([binary, "fixtures", "generate", "--contacts", str(n), "--seed", "1", "--out", out] + extra)
     keys = dict(re.findall(r"^client (\S+) key (\S+)$", res.stdout, re.M))
     saved.write_text(json.dumps(keys))

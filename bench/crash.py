@@ -54,6 +54,7 @@ def main():
     WORK.mkdir(parents=True, exist_ok=True)
     fixture, keys = WORK / "200k.json", WORK / "200k.keys.json"
     if not (fixture.exists() and keys.exists()):
+        fixture.unlink(missing_ok=True)  # generate keeps an existing file
         out = run("fixtures", "generate", "--contacts", "200000", "--seed", "9", "--out", fixture)
         keys.write_text(json.dumps(dict(re.findall(r"^client (\S+) key (\S+)$", out.stdout, re.M))))
     status = kill_loads(fixture)

@@ -67,6 +67,7 @@ def main():
     for suffix in ("", "-wal", "-shm"):
         Path(f"{db}{suffix}").unlink(missing_ok=True)
     fixture = WORK / "soak.json"
+    fixture.unlink(missing_ok=True)  # generate keeps an existing file
     out = run("fixtures", "generate", "--contacts", "5000", "--seed", "3", "--out", fixture).stdout
     keys = dict(re.findall(r"^client (\S+) key (\S+)$", out, re.M))
     run("--db", db, "fixtures", "load", fixture)

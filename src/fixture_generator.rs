@@ -127,9 +127,19 @@ const OUTBOUND: &[&str] = &[
 /// make about 5 million messages, a few GB of fixture and database.
 pub const DEFAULT_MESSAGES_PER_CONTACT: u32 = 5;
 
-/// 2024-01-01T00:00:00Z: generated activity falls in the year after it.
-const EPOCH_MS: i64 = 1_704_067_200_000;
 const YEAR_MS: u64 = 365 * 24 * 3600 * 1000;
+
+/// What to generate.
+#[derive(Debug, Clone, Copy)]
+pub struct Shape {
+    pub contacts: u64,
+    /// The same seed and end write the same file.
+    pub seed: u64,
+    pub messages_per_contact: u32,
+    /// Every generated time is before this: contacts are created in the year before
+    /// it, and write until it.
+    pub end: Timestamp,
+}
 
 /// A generated client: its id and the one plain key the file gives it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -141,15 +151,17 @@ pub struct GeneratedClient {
     pipelines: Value,
 }
 
-/// Writes a fixture file of `contacts` contacts, each with a conversation of
-/// `messages_per_contact` messages on average, to `out`, streaming, and returns the
-/// clients (with their keys) it holds.
-pub fn generate(
-    contacts: u64,
-    seed: u64,
-    messages_per_contact: u32,
-    out: impl Write,
-) -> io::Result<Vec<GeneratedClient>> {
+/// Writes a fixture file of `shape.contacts` contacts, each with a conversation of
+/// `shape.messages_per_contact` messages on average, to `out`, streaming, and returns
+/// the clients (with their keys) it holds.
+pub fn generate(shape: &Shape, out: impl Write) -> io::Result<Vec<GeneratedClient>> {
+    let &Shape {
+        contacts,
+        seed,
+        messages_per_contact,
+        end,
+    } = shape;
+    let start = end.as_millis() - YEAR_MS as i64;
     let mut rng = fastrand::Rng::with_seed(seed);
     let client_count = contacts.div_ceil(CONTACTS_PER_CLIENT).clamp(2, MAX_CLIENTS);
     let clients: Vec<GeneratedClient> = (0..client_count)
@@ -201,7 +213,13 @@ pub fn generate(
             out.write_all(b",\n")?;
         }
         let client = &clients[(n % client_count) as usize];
-        let record = contact(&mut rng, n, client, messages_per_contact);
+        let record = contact(
+            &mut rng,
+            n,
+            client,
+            messages_per_contact,
+            (start, end.as_millis() - 1),
+        );
         serde_json::to_writer(&mut out, &record)?;
     }
     out.write_all(b"\n]}\n")?;
@@ -214,12 +232,16 @@ fn contact(
     n: u64,
     client: &GeneratedClient,
     messages_per_contact: u32,
+    (start, end_ms): (i64, i64),
 ) -> Value {
     // Cycling by index guarantees every platform and status even in a small file.
     let platform = Platform::ALL[(n % Platform::ALL.len() as u64) as usize];
     let chat_status = ChatStatus::ALL[((n / 3) % ChatStatus::ALL.len() as u64) as usize];
-    let created = EPOCH_MS + rng.u64(..YEAR_MS) as i64;
-    let last = created + rng.u64(..30 * 24 * 3600 * 1000) as i64;
+    let created = start + rng.u64(..YEAR_MS) as i64;
+    // The last message falls anywhere up to the end, most often lately (1 - u², u
+    // uniform): about a fifth of the contacts wrote in the last week, as in a live demo.
+    let u = rng.f64();
+    let last = created + ((end_ms - created) as f64 * (1.0 - u * u)) as i64;
     let id = uuid(rng);
     let name = format!("{} {}", pick(rng, FIRST_NAMES), pick(rng, LAST_NAMES));
     let phone_platform = matches!(
@@ -413,7 +435,8 @@ fn uuid(rng: &mut fastrand::Rng) -> String {
 }
 
 fn timestamp(ms: i64) -> String {
-    // Always in range (2024–2025); an empty string would fail the load visibly.
+    // In range for any --end a Timestamp holds; an empty string would fail the load
+    // visibly.
     Timestamp::from_millis(ms)
         .map(|t| t.to_string())
         .unwrap_or_default()
@@ -424,14 +447,49 @@ mod tests {
     use super::*;
     use crate::fixtures::{self, FixtureSource};
 
+    /// 2026-12-01T00:00:00Z.
+    const END_MS: i64 = 1_796_083_200_000;
+
+    fn shape(contacts: u64, seed: u64, messages_per_contact: u32) -> Shape {
+        Shape {
+            contacts,
+            seed,
+            messages_per_contact,
+            end: Timestamp::from_millis(END_MS).unwrap(),
+        }
+    }
+
+    #[test]
+    fn every_generated_time_is_before_the_end_and_the_last_weeks_are_busy() {
+        let mut text = Vec::new();
+        generate(&shape(300, 1, 5), &mut text).unwrap();
+        let text = String::from_utf8(text).unwrap();
+        let times: Vec<i64> = text
+            .split("_at\":\"")
+            .skip(1)
+            .map(|rest| {
+                let t = &rest[..rest.find('"').unwrap()];
+                Timestamp::parse_rfc3339(t).unwrap().as_millis()
+            })
+            .collect();
+        assert!(times.len() > 300);
+        assert!(times.iter().all(|&t| t <= END_MS), "nothing after --end");
+        let week = 7 * 24 * 3600 * 1000;
+        let recent = times.iter().filter(|&&t| t > END_MS - week).count();
+        assert!(
+            recent > 0,
+            "a generated demo has activity in its last 7 days"
+        );
+    }
+
     #[test]
     fn the_same_seed_gives_the_same_file_and_another_seed_another() {
         let mut a = Vec::new();
         let mut b = Vec::new();
         let mut c = Vec::new();
-        generate(50, 7, 5, &mut a).unwrap();
-        generate(50, 7, 5, &mut b).unwrap();
-        generate(50, 8, 5, &mut c).unwrap();
+        generate(&shape(50, 7, 5), &mut a).unwrap();
+        generate(&shape(50, 7, 5), &mut b).unwrap();
+        generate(&shape(50, 8, 5), &mut c).unwrap();
         assert_eq!(a, b);
         assert_ne!(a, c);
     }
@@ -439,7 +497,7 @@ mod tests {
     #[test]
     fn a_generated_file_loads_and_covers_every_platform_and_status() {
         let mut text = Vec::new();
-        let clients = generate(200, 1, 5, &mut text).unwrap();
+        let clients = generate(&shape(200, 1, 5), &mut text).unwrap();
         let text = String::from_utf8(text).unwrap();
         for p in Platform::ALL {
             assert!(text.contains(&format!("\"platform\":\"{p}\"")), "{p}");
@@ -479,7 +537,7 @@ mod tests {
     #[test]
     fn zero_messages_per_contact_makes_none() {
         let mut text = Vec::new();
-        generate(20, 1, 0, &mut text).unwrap();
+        generate(&shape(20, 1, 0), &mut text).unwrap();
         let text = String::from_utf8(text).unwrap();
         assert!(text.contains("\"messages\":[]"));
         assert!(!text.contains("\"direction\""));

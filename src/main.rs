@@ -58,7 +58,28 @@ fn usage_error(e: clap::Error) -> ExitCode {
     let mut stderr = std::io::stderr();
     let _ = stderr.write_all(text.as_bytes());
     if !text.contains("Usage:") {
-        let _ = writeln!(stderr, "\n{}", Cli::command().render_usage());
+        let _ = writeln!(stderr, "\n{}", usage_of_the_command_given());
     }
     ExitCode::from(2)
+}
+
+/// The usage line of the (sub)command the arguments name: `fixtures generate`'s for a
+/// bad `--contacts`, not the top level's.
+fn usage_of_the_command_given() -> String {
+    let mut command = Cli::command();
+    command.build();
+    let mut current = &mut command;
+    for arg in std::env::args().skip(1).filter(|a| !a.starts_with('-')) {
+        let Some(i) = current
+            .get_subcommands()
+            .position(|sub| sub.get_name() == arg)
+        else {
+            continue;
+        };
+        current = current
+            .get_subcommands_mut()
+            .nth(i)
+            .unwrap_or_else(|| unreachable!("found just above"));
+    }
+    current.render_usage().to_string()
 }

@@ -7,7 +7,7 @@ use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand}
 
 use crate::api_key;
 use crate::fixture_generator;
-use crate::model::{ApiKeyId, ClientId};
+use crate::model::{ApiKeyId, ClientId, Timestamp};
 
 /// Serves a customer-messaging platform's contact API from one SQLite file.
 #[derive(Debug, Parser)]
@@ -218,6 +218,10 @@ pub struct ServeArgs {
 }
 
 /// A webhook timeout: more than 0 and at most 5 minutes.
+fn parse_time(text: &str) -> Result<Timestamp, String> {
+    Timestamp::parse_rfc3339(text)
+}
+
 fn parse_timeout(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {
         Ok(s) if s > 0.0 && s <= 300.0 => Ok(s),
@@ -251,12 +255,23 @@ pub enum FixturesCommand {
         /// How many contacts to write.
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
         contacts: u64,
-        /// Seed of the generator: the same seed writes the same file.
+        /// Seed of the generator: the same seed (and --end) writes the same file, API
+        /// keys included, so a generated key is known to anyone with contactd: never
+        /// give one access to real data.
         #[arg(long, value_name = "S", default_value_t = 1)]
         seed: u64,
-        /// The file to write (its folder is created as needed).
+        /// The file to write (its folder is created as needed); an existing file is
+        /// kept unless --force is given.
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
+        /// Replace the --out file if it exists.
+        #[arg(long)]
+        force: bool,
+        /// The time the generated activity ends at (RFC 3339, e.g.
+        /// 2026-12-01T00:00:00Z); it spans the 13 months before. Default: now, so the
+        /// console's "last 7 days" shows contacts.
+        #[arg(long, value_name = "TIME", value_parser = parse_time)]
+        end: Option<Timestamp>,
         /// Average messages per contact's conversation (0 for none); a tenth of the
         /// contacts have up to ten times as many.
         #[arg(long, value_name = "N", default_value_t = fixture_generator::DEFAULT_MESSAGES_PER_CONTACT,

@@ -54,8 +54,19 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             contacts,
             seed,
             out,
+            force,
+            end,
             messages_per_contact,
-        })) => generate_fixtures(contacts, seed, messages_per_contact, &out),
+        })) => generate_fixtures(
+            &fixture_generator::Shape {
+                contacts,
+                seed,
+                messages_per_contact,
+                end: end.unwrap_or_else(Timestamp::now),
+            },
+            &out,
+            force,
+        ),
         Some(Command::Keys(command)) => keys(&command_store(db), command),
         Some(Command::Backup { dest }) => backup(&command_store(db), &dest),
         Some(Command::Check) => check(&command_store(db)),
@@ -209,35 +220,42 @@ fn check(store_options: &StoreOptions) -> anyhow::Result<()> {
 
 /// Needs no database: it only writes a file. Prints each client's id and key.
 fn generate_fixtures(
-    contacts: u64,
-    seed: u64,
-    messages_per_contact: u32,
+    shape: &fixture_generator::Shape,
     out: &Path,
+    force: bool,
 ) -> anyhow::Result<()> {
+    if !force && out.exists() {
+        bail!(
+            "{} exists; pass --force to replace it, or choose another --out",
+            out.display()
+        );
+    }
     if let Some(folder) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(folder)
             .with_context(|| format!("cannot create {}", folder.display()))?;
     }
-    // Written beside and renamed into place whole: a failed run (a full disk) leaves no
+    // Written beside and moved into place whole: a failed run (a full disk) leaves no
     // truncated file that a later load would refuse with a confusing message.
     let partial = partial_beside(out)?;
     let written = std::fs::File::create(&partial)
         .map_err(anyhow::Error::from)
-        .and_then(|file| {
-            fixture_generator::generate(contacts, seed, messages_per_contact, file)
-                .map_err(anyhow::Error::from)
-        })
+        .and_then(|file| fixture_generator::generate(shape, file).map_err(anyhow::Error::from))
         .and_then(|clients| {
-            std::fs::rename(&partial, out)
-                .map(|()| clients)
-                .map_err(Into::into)
+            // Without --force a link, which fails if the file appeared meanwhile.
+            let placed = if force {
+                std::fs::rename(&partial, out)
+            } else {
+                std::fs::hard_link(&partial, out).and_then(|()| std::fs::remove_file(&partial))
+            };
+            placed.map(|()| clients).map_err(Into::into)
         });
     if written.is_err() {
         discard_partial(&partial);
     }
     let clients = written.with_context(|| format!("cannot write {}", out.display()))?;
     say!(
-        "wrote {contacts} contact(s) for {} client(s) to {}",
+        "wrote {} contact(s) for {} client(s) to {}",
+        shape.contacts,
         clients.len(),
         out.display()
     );

@@ -110,21 +110,72 @@ fn migrate_says_what_it_applied() {
 fn bad_flags_get_a_usage_line() {
     let ws = Workspace::new();
 
-    for args in [
-        &["--bogus"][..],
-        &["keys", "frobnicate"],
-        &["serve", "--workers", "0"],
-        &["fixtures", "load"],
+    for (args, usage) in [
+        (&["--bogus"][..], "Usage: contactd"),
+        (&["keys", "frobnicate"], "Usage: contactd keys"),
+        (
+            &["serve", "--workers", "0"],
+            "Usage: contactd serve [OPTIONS]",
+        ),
+        (&["fixtures", "load"], "Usage: contactd fixtures load"),
+        (
+            &["fixtures", "generate", "--contacts", "0", "--out", "x.json"],
+            "Usage: contactd fixtures generate [OPTIONS] --contacts <N> --out <FILE>",
+        ),
     ] {
         let result = ws.run(args);
         result.assert_failure();
         assert_eq!(result.status.code(), Some(2), "{args:?}");
-        assert!(
-            result.stderr.contains("Usage:"),
-            "{args:?}: {}",
-            result.stderr
-        );
+        assert!(result.stderr.contains(usage), "{args:?}: {}", result.stderr);
     }
+}
+
+#[test]
+fn generate_keeps_an_existing_file_unless_forced_and_ends_its_times_at_end() {
+    let ws = Workspace::new();
+    let out = ws.write("kept.json", "my own fixture");
+    let out = out.to_str().unwrap();
+
+    let refused = ws.run(&["fixtures", "generate", "--contacts", "5", "--out", out]);
+    refused.assert_failure();
+    assert!(
+        refused.stderr.contains("exists; pass --force"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(std::fs::read_to_string(out).unwrap(), "my own fixture");
+
+    let end = "2025-06-30T12:00:00Z";
+    let args = [
+        "fixtures",
+        "generate",
+        "--contacts",
+        "50",
+        "--out",
+        out,
+        "--end",
+        end,
+    ];
+    ws.run(&[&args[..], &["--force"]].concat()).assert_success();
+    let text = std::fs::read_to_string(out).unwrap();
+    let times: Vec<&str> = text
+        .split("_at\":\"")
+        .skip(1)
+        .map(|rest| &rest[..rest.find('"').unwrap()])
+        .collect();
+    assert!(!times.is_empty());
+    assert!(times.iter().all(|t| *t < end), "every time before --end");
+    assert!(
+        times.iter().any(|t| *t > "2025-06-23"),
+        "activity in its last week"
+    );
+
+    let help = ws.run(&["fixtures", "generate", "--help"]);
+    assert!(
+        help.stdout.contains("never give one access to real data"),
+        "{}",
+        help.stdout
+    );
 }
 
 #[test]
