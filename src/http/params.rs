@@ -108,7 +108,8 @@ fn not_empty(value: &str) -> Result<String, String> {
 pub fn contact_list(params: &Params<'_>, now: Timestamp) -> Result<ContactListQuery, Vec<String>> {
     const DAY_MS: i64 = 24 * 3600 * 1000;
     let mut p = Problems::default();
-    let given = |name| params.get(name).is_ok_and(|v| v.is_some());
+    // Given at all, even more than once (that is its own problem, reported by `read`).
+    let given = |name: &str| params.pairs.iter().any(|(k, _)| k == name);
     let days = p.read(params, "days", |v| integer(v, 1, 365));
     let created_after = p.read(params, "created_after", timestamp);
     let updated_after = p.read(params, "updated_after", timestamp);
@@ -154,18 +155,21 @@ pub fn contact_list(params: &Params<'_>, now: Timestamp) -> Result<ContactListQu
 /// `GET /api/public/contacts/search` (SPEC 7.2): `None` when neither a phone (with a
 /// digit) nor an email (not blank) is given.
 pub fn contact_search(params: &Params<'_>) -> Option<ContactSearch> {
-    // A repeated parameter counts by its last value here, as blank ones count as absent.
-    let last = |name: &str| {
+    // Blank values count as absent, so a repeated parameter counts by its last value
+    // that is not blank (`email=ana&email=` searches for "ana").
+    let values = |name: &'static str| {
         params
             .pairs
             .iter()
             .rev()
-            .find(|(k, _)| k == name)
+            .filter(move |(k, _)| k == name)
             .map(|(_, v)| v.trim())
     };
-    let phone_digits = last("phone").map(phone_digits).filter(|d| !d.is_empty());
-    let email = last("email")
-        .filter(|e| !e.is_empty())
+    let phone_digits = values("phone")
+        .map(phone_digits)
+        .find(|d| !d.is_empty());
+    let email = values("email")
+        .find(|e| !e.is_empty())
         .map(str::to_lowercase);
     (phone_digits.is_some() || email.is_some()).then_some(ContactSearch {
         phone_digits,
@@ -254,8 +258,9 @@ mod tests {
             "days must not be greater than 365"
         );
         assert_eq!(
-            list("days=1&days=2").unwrap_err()[0],
-            "days must be given only once"
+            list("days=7&days=7").unwrap_err(),
+            ["days must be given only once"],
+            "a repeated parameter was given: no 'at least one of' as well"
         );
     }
 
@@ -286,6 +291,10 @@ mod tests {
         let found = s("phone=%2B56%209%201234-5678&email=Ana@Example.COM").unwrap();
         assert_eq!(found.phone_digits.as_deref(), Some("56912345678"));
         assert_eq!(found.email.as_deref(), Some("ana@example.com"));
+        let repeated = s("email=ana&email=&phone=569&phone=%20").unwrap();
+        assert_eq!(repeated.email.as_deref(), Some("ana"));
+        assert_eq!(repeated.phone_digits.as_deref(), Some("569"));
+        assert_eq!(s("email=&email=bo").unwrap().email.as_deref(), Some("bo"));
     }
 
     #[test]
