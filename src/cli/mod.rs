@@ -140,26 +140,61 @@ fn discard_partial(partial: &Path) {
 /// it is whole: a failed backup leaves nothing that looks like a backup.
 fn backup(store_options: &StoreOptions, dest: &Path) -> anyhow::Result<()> {
     let store = Store::open_existing(store_options)?;
-    let dest = if dest.is_dir() {
-        let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
-        dest.join(format!("contactd-{stamp}.db"))
+    let into_folder = dest.is_dir();
+    // A backup into a folder is named by its time, to the millisecond; should another
+    // have the name already (two in one millisecond), it gets the next free number.
+    let candidates: Box<dyn Iterator<Item = PathBuf>> = if into_folder {
+        let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ").to_string();
+        let folder = dest.to_owned();
+        Box::new((1..).map(move |n| match n {
+            1 => folder.join(format!("contactd-{stamp}.db")),
+            n => folder.join(format!("contactd-{stamp}-{n}.db")),
+        }))
     } else {
-        dest.to_owned()
+        if dest.exists() {
+            bail!(
+                "{} already exists; a backup never overwrites a file",
+                dest.display()
+            );
+        }
+        let folder = dest.parent().filter(|p| !p.as_os_str().is_empty());
+        if let Some(folder) = folder.filter(|f| !f.is_dir()) {
+            bail!(
+                "cannot write the backup {}: the folder {} does not exist",
+                dest.display(),
+                folder.display()
+            );
+        }
+        Box::new(std::iter::once(dest.to_owned()))
     };
-    if dest.exists() {
-        bail!(
-            "{} already exists; a backup never overwrites a file",
-            dest.display()
-        );
-    }
-    let partial = partial_beside(&dest)?;
+    let mut candidates = candidates.peekable();
+    let first = candidates
+        .peek()
+        .cloned()
+        .unwrap_or_else(|| dest.to_owned());
+    let partial = partial_beside(&first)?;
     let written = store
         .backup(&partial)
         .map_err(anyhow::Error::from)
-        // A hard link, unlike a rename, never replaces a file that appeared meanwhile.
-        .and_then(|()| std::fs::hard_link(&partial, &dest).map_err(anyhow::Error::from));
+        .and_then(|()| {
+            // A hard link, unlike a rename, never replaces a file that appeared meanwhile.
+            for candidate in candidates.by_ref().take(1000) {
+                match std::fs::hard_link(&partial, &candidate) {
+                    Ok(()) => return Ok(candidate),
+                    Err(e) if into_folder && e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                        bail!(
+                            "{} already exists; a backup never overwrites a file",
+                            candidate.display()
+                        )
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            bail!("no free backup name in {}", dest.display())
+        });
     discard_partial(&partial);
-    written.with_context(|| format!("cannot write the backup {}", dest.display()))?;
+    let dest = written.with_context(|| format!("cannot write the backup {}", first.display()))?;
     let size = std::fs::metadata(&dest).map(|m| m.len()).unwrap_or(0);
     say!(
         "backed up {} to {} ({size} bytes)",

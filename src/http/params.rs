@@ -165,9 +165,7 @@ pub fn contact_search(params: &Params<'_>) -> Option<ContactSearch> {
             .filter(move |(k, _)| k == name)
             .map(|(_, v)| v.trim())
     };
-    let phone_digits = values("phone")
-        .map(phone_digits)
-        .find(|d| !d.is_empty());
+    let phone_digits = values("phone").map(phone_digits).find(|d| !d.is_empty());
     let email = values("email")
         .find(|e| !e.is_empty())
         .map(str::to_lowercase);

@@ -376,3 +376,45 @@ fn a_damaged_file_is_said_so_by_check_and_by_readyz_without_row_contents() {
         "The database file is damaged; stop the server and run `contactd check`",
     );
 }
+
+#[test]
+fn backups_into_one_folder_at_once_all_land_and_a_missing_folder_is_named() {
+    let ws = Workspace::with_tenants();
+    let folder = ws.path("backups");
+    std::fs::create_dir_all(&folder).unwrap();
+    let children: Vec<_> = (0..3)
+        .map(|_| {
+            Command::new(BIN)
+                .args(["--db", ws.db().to_str().unwrap(), "backup"])
+                .arg(&folder)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in children {
+        CommandResult::from(child.wait_with_output().unwrap()).assert_success();
+    }
+    let mut names: Vec<String> = std::fs::read_dir(&folder)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names.len(), 3, "{names:?}");
+    assert!(
+        names
+            .iter()
+            .all(|n| n.starts_with("contactd-") && n.ends_with(".db"))
+    );
+
+    let missing = ws.path("nowhere").join("copy.db");
+    let failed = ws.run(&["backup", missing.to_str().unwrap()]);
+    failed.assert_failure();
+    assert!(
+        failed.stderr.contains("the folder") && failed.stderr.contains("does not exist"),
+        "{}",
+        failed.stderr
+    );
+    assert!(!failed.stderr.contains("partial"), "{}", failed.stderr);
+}
