@@ -252,6 +252,15 @@ impl Store {
             tx.commit().map_err(StoreError::from)?;
             Ok(value)
         })();
+        if result.is_ok() {
+            // A big load leaves a WAL the size of what it wrote, and while a server has
+            // the file open nobody shrinks it: copy it into the file and truncate it now
+            // (this waits for the server's readers at most the busy timeout; should one
+            // hold on longer, the WAL stays until the next chance, which is harmless).
+            if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())) {
+                tracing::debug!(error = %e, "the WAL was not truncated after the load");
+            }
+        }
         conn.pragma_update(None, "cache_size", DEFAULT_CACHE_KIB)
             .map_err(StoreError::from)?;
         result

@@ -418,3 +418,25 @@ fn backups_into_one_folder_at_once_all_land_and_a_missing_folder_is_named() {
     );
     assert!(!failed.stderr.contains("partial"), "{}", failed.stderr);
 }
+
+#[test]
+fn a_load_into_a_database_a_server_has_open_leaves_no_big_wal_behind() {
+    let ws = Workspace::with_tenants();
+    let server = ws.serve(&["--no-demo"]);
+    let file = ws.path("big.json");
+    ws.run(&[
+        "fixtures",
+        "generate",
+        "--contacts",
+        "3000",
+        "--out",
+        file.to_str().unwrap(),
+    ])
+    .assert_success();
+    ws.load(file.to_str().unwrap());
+
+    let wal = format!("{}-wal", ws.db().display());
+    let size = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+    assert!(size < 1 << 20, "the -wal is {size} bytes after the load");
+    assert_eq!(server.get("/readyz", None, &[]).status, 200);
+}
