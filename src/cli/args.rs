@@ -151,7 +151,7 @@ pub struct ServeArgs {
           value_delimiter = ',', value_parser = parse_origin)]
     pub cors_origins: Vec<String>,
 
-    /// Seconds a client has to send a request's headers.
+    /// Seconds a client has to send a request's headers, and again its body.
     #[arg(long, env = "CONTACTD_REQUEST_TIMEOUT", value_name = "SECS", default_value_t = 5,
           value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub request_timeout: u64,

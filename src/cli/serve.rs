@@ -73,6 +73,7 @@ pub(super) fn serve(db: PathBuf, args: ServeArgs) -> anyhow::Result<()> {
             max_url_bytes: args.max_url_bytes as usize,
             max_header_bytes: args.max_header_bytes as usize,
             max_body_bytes: args.max_body_bytes,
+            body_timeout: Duration::from_secs(args.request_timeout),
         },
         console: args.console && !args.no_console,
     };

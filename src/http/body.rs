@@ -11,6 +11,7 @@ use crate::model::{JsonObject, Members, abbreviate};
 /// The body of a POST as a JSON object's members, in order. 415 unless the content type
 /// is `application/json` (parameters such as `charset` allowed); 413 past the body limit
 /// (for bodies sent without a `Content-Length`, which the limits middleware cannot see);
+/// 408 when the whole body has not arrived within the body timeout;
 /// 400 with a sentence for malformed JSON, and with a list for any other value than an
 /// object or one nested too deeply.
 pub async fn json_object(
@@ -21,9 +22,11 @@ pub async fn json_object(
     if !is_json(req) {
         return Err(ApiError::UnsupportedMediaType);
     }
-    let bytes = payload
-        .to_bytes_limited(usize::try_from(limits.max_body_bytes).unwrap_or(usize::MAX))
+    let read =
+        payload.to_bytes_limited(usize::try_from(limits.max_body_bytes).unwrap_or(usize::MAX));
+    let bytes = tokio::time::timeout(limits.body_timeout, read)
         .await
+        .map_err(|_| ApiError::RequestTimeout)?
         .map_err(|_| ApiError::PayloadTooLarge)?
         .map_err(|e| ApiError::MalformedBody(format!("The body could not be read: {e}")))?;
     let raw: Box<RawValue> = serde_json::from_slice(&bytes)

@@ -49,6 +49,9 @@ pub enum ApiError {
     HeadersTooLarge,
     #[error("Payload Too Large")]
     PayloadTooLarge,
+    /// The body did not arrive in time; the connection is closed after the answer.
+    #[error("Request Timeout")]
+    RequestTimeout,
     /// Too many failed API-key attempts from one address.
     #[error("Too many failed API key attempts; retry later")]
     TooManyFailedAttempts { retry_after: std::time::Duration },
@@ -93,6 +96,7 @@ impl ResponseError for ApiError {
             Self::UriTooLong => StatusCode::URI_TOO_LONG,
             Self::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -112,6 +116,12 @@ impl ResponseError for ApiError {
                 response
                     .headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from(1));
+            }
+            Self::RequestTimeout => {
+                // The rest of the body may still come: the connection cannot be reused.
+                response
+                    .head_mut()
+                    .set_connection_type(actix_web::http::ConnectionType::Close);
             }
             Self::TooManyFailedAttempts { retry_after } => {
                 // Whole seconds, rounded up: never tell a client to come back too early.

@@ -19,6 +19,9 @@ pub struct RequestLimits {
     pub max_header_bytes: usize,
     /// A declared body (`Content-Length`), in bytes.
     pub max_body_bytes: u64,
+    /// The whole body, from the handler's first read: a body that stalls holds a
+    /// connection and its memory no longer than this.
+    pub body_timeout: std::time::Duration,
 }
 
 impl RequestLimits {

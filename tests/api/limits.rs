@@ -130,3 +130,49 @@ fn a_slow_client_is_cut_off_without_stalling_others() {
         started.elapsed()
     );
 }
+
+#[test]
+fn a_body_that_stalls_is_answered_408_logged_and_the_connection_closed() {
+    let ws = Workspace::with_tenants();
+    let server = ws.serve(&["--no-demo", "--request-timeout", "1"]);
+    let mut slow = TcpStream::connect(server.addr()).unwrap();
+    slow.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let started = Instant::now();
+    let head = format!(
+        "POST /api/public/contact/{FULL_CONTACT}/update-metadata HTTP/1.1\r\nHost: x\r\n\
+         x-api-key: {KEY_A}\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n"
+    );
+    slow.write_all(head.as_bytes()).unwrap();
+    slow.write_all(br#"{"stalled":"#).unwrap();
+
+    let mut answer = String::new();
+    let _ = slow.read_to_string(&mut answer);
+    let waited = started.elapsed();
+
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(
+        answer.ends_with(
+            r#"{"statusCode":408,"message":"Request Timeout","error":"Request Timeout"}"#
+        ),
+        "{answer}"
+    );
+    assert!(
+        answer.to_ascii_lowercase().contains("connection: close"),
+        "{answer}"
+    );
+    assert!(
+        waited >= Duration::from_secs(1) && waited < Duration::from_secs(5),
+        "{waited:?}"
+    );
+    let info = server.info(FULL_CONTACT, Some(KEY_A));
+    assert!(!info.body.contains("stalled"), "nothing was written");
+    assert!(server.log().contains("status=408"), "{}", server.log());
+    let metrics = server.get("/metrics", None, &[]).body;
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("contactd_http_requests_total") && l.contains("status=\"408\"")),
+        "the 408 is counted"
+    );
+}
