@@ -20,10 +20,10 @@ pub struct MetadataPatch {
 }
 
 impl MetadataPatch {
-    /// Adds `key` with `value` (minified): appended when new, replacing the value in
+    /// Adds `key` with `value` (normalised): appended when new, replacing the value in
     /// place when the key came before.
     pub fn insert(&mut self, key: String, value: &RawValue) {
-        self.put(key, minified(value));
+        self.put(key, normalized(value));
     }
 
     /// `insert` of a value that is compact already.
@@ -95,29 +95,61 @@ impl JsonObject {
     }
 }
 
-/// `value` without the whitespace between its tokens; strings, numbers and every other
-/// token keep their exact text.
-fn minified(value: &RawValue) -> Box<RawValue> {
-    let text = value.get();
-    let mut out = String::with_capacity(text.len());
-    let (mut in_string, mut escaped) = (false, false);
-    for c in text.chars() {
-        if in_string {
-            match c {
-                _ if escaped => escaped = false,
-                '\\' => escaped = true,
-                '"' => in_string = false,
-                _ => {}
-            }
-        } else if matches!(c, ' ' | '\t' | '\n' | '\r') {
-            continue;
-        } else if c == '"' {
-            in_string = true;
-        }
-        out.push(c);
+/// `value` as compact UTF-8 JSON, the form the size limit measures (SPEC 7.5): no
+/// whitespace between tokens; strings and keys with only the escapes JSON requires
+/// (`\\u00e9` becomes `é`); numbers exactly as written; in every nested object a key
+/// sent more than once kept once, in its first place, with its last value (as the top
+/// level's keys are merged).
+fn normalized(value: &RawValue) -> Box<RawValue> {
+    let mut out = String::with_capacity(value.get().len());
+    match write_normalized(value, &mut out) {
+        Ok(()) => RawValue::from_string(out)
+            .unwrap_or_else(|e| unreachable!("normalised JSON is JSON: {e}")),
+        // Only a string that is not text (a lone surrogate, refused earlier) fails to
+        // decode; keep such a value as it came rather than lose it.
+        Err(_) => value.to_owned(),
     }
-    RawValue::from_string(out)
-        .unwrap_or_else(|e| unreachable!("whitespace between tokens is optional: {e}"))
+}
+
+fn write_normalized(value: &RawValue, out: &mut String) -> serde_json::Result<()> {
+    let text = value.get();
+    match text.as_bytes().first() {
+        Some(b'{') => {
+            let members = serde_json::from_str::<super::Members>(text)?.0;
+            let mut merged = MetadataPatch::default();
+            for (key, value) in members {
+                merged.put(key, value);
+            }
+            out.push('{');
+            for (i, (key, value)) in merged.entries().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&serde_json::to_string(key)?);
+                out.push(':');
+                write_normalized(value, out)?;
+            }
+            out.push('}');
+        }
+        Some(b'[') => {
+            let items: Vec<&RawValue> = serde_json::from_str(text)?;
+            out.push('[');
+            for (i, item) in items.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_normalized(item, out)?;
+            }
+            out.push(']');
+        }
+        Some(b'"') => {
+            let decoded: String = serde_json::from_str(text)?;
+            out.push_str(&serde_json::to_string(&decoded)?);
+        }
+        // Numbers, true, false, null: their text, which has no whitespace inside.
+        _ => out.push_str(text),
+    }
+    Ok(())
 }
 
 /// A metadata key as SPEC 7.5 stores it, in snake_case: a word starts at an upper-case
@@ -263,6 +295,21 @@ mod tests {
             Err(MergeError::TooLarge {
                 bytes: MAX_METADATA_BYTES + 8
             })
+        );
+    }
+
+    #[test]
+    fn values_are_stored_normalised_numbers_exact_and_nested_keys_once() {
+        let raw = |t: &str| RawValue::from_string(t.to_owned()).unwrap();
+        let mut patch = MetadataPatch::default();
+        patch.insert(
+            "v".into(),
+            &raw(r#"{ "b": 1, "s": "caf\u00e9 \"q\" \n \ud83d\ude00", "b": [ 2 , 1.50 ], "n": { "x": 1, "x": 1e400 } }"#),
+        );
+        let (_, stored) = patch.entries().next().unwrap();
+        assert_eq!(
+            stored.get(),
+            r#"{"b":[2,1.50],"s":"café \"q\" \n 😀","n":{"x":1e400}}"#
         );
     }
 }

@@ -443,6 +443,11 @@ mod tests {
 
         let err = contacts::contact_info(&store.conn().unwrap(), &c.id).unwrap_err();
 
-        assert!(err.to_string().contains("LOST"), "{err}");
+        let said = err.to_string();
+        assert!(said.contains("not a chat status (4 bytes)"), "{said}");
+        assert!(
+            !said.contains("LOST"),
+            "row contents are never quoted: {said}"
+        );
     }
 }

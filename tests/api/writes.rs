@@ -374,6 +374,23 @@ fn merged_metadata_over_256_kib_is_refused_and_changes_nothing() {
     );
 }
 
+#[test]
+fn the_size_limit_measures_the_stored_utf8_and_nested_duplicates_are_kept_once() {
+    let (_ws, server) = serve(&[]);
+    // 360,000 bytes as sent, 120,000 as stored: é is two bytes of UTF-8, not six.
+    let escaped = "\\u00e9".repeat(60_000);
+    let body = format!(r#"{{"word":"{escaped}","nested":{{"k":1,"k":{{"z":2,"z":3}}}}}}"#);
+    let written = server.post_json(&update_path(DORA), KEY, &body);
+    assert_eq!(written.status, 201, "{}", written.body);
+
+    let info = server.info(DORA, Some(KEY)).body;
+    assert!(info.contains(&format!(r#""word":"{}""#, "é".repeat(60_000))));
+    assert!(
+        info.contains(r#""nested":{"k":{"z":3}}"#),
+        "last value wins, once"
+    );
+}
+
 pub(crate) fn ticket_write(server: &TestServer, body: Value) -> Reply {
     server.post_json(TICKET_METADATA, KEY, &body.to_string())
 }
