@@ -16,6 +16,11 @@ use crate::webhooks;
 /// other work that runs off the workers.
 const SPARE_CONNECTIONS: u32 = 4;
 
+/// Connections beyond the workers' own: the spares, and one per query thread.
+fn spare(workers: usize) -> u32 {
+    SPARE_CONNECTIONS + http::query_threads(workers) as u32
+}
+
 /// Workers and pool size: either may be derived from the other; only an explicit pair
 /// that contradicts itself is refused.
 fn workers_and_pool(workers: Option<u16>, pool: Option<u32>) -> anyhow::Result<(usize, u32)> {
@@ -26,11 +31,11 @@ fn workers_and_pool(workers: Option<u16>, pool: Option<u32>) -> anyhow::Result<(
              (--workers, CONTACTD_WORKERS): each worker keeps a connection"
         ),
         (Some(w), Some(p)) => (w as usize, p),
-        (Some(w), None) => (w as usize, w + SPARE_CONNECTIONS),
+        (Some(w), None) => (w as usize, w + spare(w as usize)),
         (None, Some(p)) => (cores().min(p as usize - 1), p),
         (None, None) => {
             let w = cores().min(512);
-            (w, w as u32 + SPARE_CONNECTIONS)
+            (w, w as u32 + spare(w))
         }
     })
 }
@@ -178,7 +183,9 @@ mod tests {
 
     #[test]
     fn workers_and_pool_derive_from_each_other_on_any_core_count() {
-        assert_eq!(workers_and_pool(Some(64), None).unwrap(), (64, 68));
+        // 4 spares and 8 query threads (a quarter of 64, at most 8).
+        assert_eq!(workers_and_pool(Some(64), None).unwrap(), (64, 76));
+        assert_eq!(workers_and_pool(Some(2), None).unwrap(), (2, 8));
         assert_eq!(workers_and_pool(Some(2), Some(3)).unwrap(), (2, 3));
         let (w, p) = workers_and_pool(None, None).unwrap();
         assert!(p as usize > w);

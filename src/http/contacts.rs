@@ -7,6 +7,7 @@ use super::answer::{self, Rendered};
 use super::auth::ApiKey;
 use super::error::ApiError;
 use super::params::{self, Params};
+use super::query_pool::QueryPool;
 use super::worker::WorkerContext;
 use crate::model::{
     ChatStatus, ClientId, ContactId, ContactSummary, CustomerId, Platform, StageId, TicketId,
@@ -46,37 +47,45 @@ pub async fn contact_info(
 
 /// `GET /api/public/contacts` (SPEC 7.1): 401 as `/info`; 400 with one message per bad
 /// parameter; 200 with a page of contact summaries (`ETag`, 304 as `/info`).
+///
+/// The key is checked on the worker; the query runs on the query threads, since its
+/// cost grows with the client's contacts.
 pub async fn list(
     req: HttpRequest,
     key: ApiKey,
     worker: web::Data<WorkerContext>,
+    queries: web::Data<QueryPool>,
 ) -> Result<HttpResponse, ApiError> {
-    let params = Params::parse(req.query_string());
-    let rendered = worker.read(|snapshot| {
-        let client = key.client(snapshot)?;
-        let query =
-            params::contact_list(&params, Timestamp::now()).map_err(ApiError::Validation)?;
-        let contacts = snapshot.reader().list_contacts(&client, &query)?;
-        Rendered::of(&summaries(&contacts))
-    })?;
+    let client = worker.read(|snapshot| key.client(snapshot))?;
+    let query = params::contact_list(&Params::parse(req.query_string()), Timestamp::now())
+        .map_err(ApiError::Validation)?;
+    let rendered = queries
+        .run(move |reader| {
+            let contacts = reader.list_contacts(&client, &query)?;
+            Rendered::of(&summaries(&contacts))
+        })
+        .await?;
     Ok(answer::json(&req, rendered))
 }
 
 /// `GET /api/public/contacts/search` (SPEC 7.2): 401 as `/info`; 400 `Neither phone nor
 /// email provided`; 200 with at most 50 contact summaries, newest first.
+/// Runs on the query threads, as the list does.
 pub async fn search(
     req: HttpRequest,
     key: ApiKey,
     worker: web::Data<WorkerContext>,
+    queries: web::Data<QueryPool>,
 ) -> Result<HttpResponse, ApiError> {
-    let params = Params::parse(req.query_string());
-    let rendered = worker.read(|snapshot| {
-        let client = key.client(snapshot)?;
-        let search = params::contact_search(&params)
-            .ok_or(ApiError::BadRequest("Neither phone nor email provided"))?;
-        let contacts = snapshot.reader().search_contacts(&client, &search)?;
-        Rendered::of(&summaries(&contacts))
-    })?;
+    let client = worker.read(|snapshot| key.client(snapshot))?;
+    let search = params::contact_search(&Params::parse(req.query_string()))
+        .ok_or(ApiError::BadRequest("Neither phone nor email provided"))?;
+    let rendered = queries
+        .run(move |reader| {
+            let contacts = reader.search_contacts(&client, &search)?;
+            Rendered::of(&summaries(&contacts))
+        })
+        .await?;
     Ok(answer::json(&req, rendered))
 }
 

@@ -14,6 +14,7 @@ mod metrics;
 mod ops;
 mod params;
 mod pipelines;
+mod query_pool;
 mod request_context;
 mod tickets;
 mod webhooks;
@@ -141,6 +142,12 @@ async fn route_not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
     })
 }
 
+/// Threads for the queries that read much (list, search): a quarter of the workers,
+/// at least two (so one long query does not queue the next) and at most eight.
+pub fn query_threads(workers: usize) -> usize {
+    (workers / 4).clamp(2, 8)
+}
+
 /// What runs beside the HTTP server and the server reports on or rings.
 pub struct Companions {
     /// The webhook sender's counters, served on `/metrics`.
@@ -164,6 +171,10 @@ pub fn serve(
     let cors_origins = options.cors_origins.clone();
     let limits = web::Data::new(options.limits);
     let writer = web::Data::new(companions.writer);
+    let queries = web::Data::new(query_pool::QueryPool::start(
+        &store,
+        query_threads(options.workers),
+    )?);
     let console = options.console;
     let mut server = HttpServer::new(move || {
         // Called once per worker thread: each worker gets a context of its own.
@@ -173,6 +184,7 @@ pub fn serve(
             .app_data(auth_limit.clone())
             .app_data(limits.clone())
             .app_data(writer.clone())
+            .app_data(queries.clone())
             .app_data(delivery_metrics.clone())
             .configure(configure)
             .configure(|cfg| {

@@ -62,3 +62,68 @@ fn no_key_reads_another_clients_contact_and_the_404s_are_identical() {
     }
     assert!(own > 100, "{own}");
 }
+
+/// Heavy list queries of one client, four at a time, against a server with one worker:
+/// another client's `/info` is answered meanwhile, not queued behind them.
+#[test]
+fn long_list_queries_of_one_client_do_not_hold_another_clients_info() {
+    let ws = Workspace::with_tenants();
+    let file = ws.path("big.json");
+    let generated = ws.run(&[
+        "fixtures",
+        "generate",
+        "--contacts",
+        "24000",
+        "--messages-per-contact",
+        "0",
+        "--out",
+        file.to_str().unwrap(),
+    ]);
+    generated.assert_success();
+    let heavy_key = generated
+        .stdout
+        .lines()
+        .find_map(|l| l.split(" key ").nth(1))
+        .unwrap()
+        .to_owned();
+    ws.load(file.to_str().unwrap());
+    let server = ws.serve(&["--no-demo", "--workers", "1"]);
+    // A filter no contact passes: the query reads all 12,000 of the client's contacts.
+    let heavy = "/api/public/contacts?days=365&custom_field_key=plan&custom_field_value=none";
+    let one = std::time::Instant::now();
+    assert_eq!(server.get(heavy, Some(&heavy_key), &[]).body, "[]");
+    let heavy_time = one.elapsed();
+
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let loads: Vec<_> = (0..4)
+        .map(|_| {
+            let (stop, key) = (stop.clone(), heavy_key.clone());
+            let url = format!("{}{heavy}", server.base_url);
+            std::thread::spawn(move || {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let reply = ureq::get(&url).header("x-api-key", &key).call();
+                    assert_eq!(reply.map(|r| r.status().as_u16()).ok(), Some(200));
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(heavy_time * 2);
+    let mut slowest = std::time::Duration::ZERO;
+    for _ in 0..20 {
+        let started = std::time::Instant::now();
+        assert_eq!(server.info(FULL_CONTACT, Some(KEY_A)).status, 200);
+        slowest = slowest.max(started.elapsed());
+        std::thread::sleep(heavy_time / 4);
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for load in loads {
+        load.join().unwrap();
+    }
+    // On the one worker, /info would wait for the heavy query in progress (seen: 1.4×
+    // one heavy query); beside them it waits for none, only for its share of the cores
+    // (seen: 0.3×).
+    assert!(
+        slowest < heavy_time * 3 / 4,
+        "/info took {slowest:?} beside list queries of {heavy_time:?} each"
+    );
+}
