@@ -379,15 +379,37 @@ async fn use_the_console(b: &Browser, server: TestServer) {
     b.select("#platform", "").await;
     b.type_into("#q", piece).await;
     b.click("#filters button[type=submit]").await;
+    // Digits search phones and emails alike (123 in user123@…): either matches.
     let found = api(
         &server,
-        &format!("/api/public/contacts/search?phone={piece}"),
+        &format!("/api/public/contacts/search?phone={piece}&email={piece}"),
     );
     b.text_until("#list-status", |t| t.contains("matching"))
         .await;
     let names = b.texts("#contacts .contact-name").await;
     assert_eq!(names, names_of(&found, 20));
     b.shot("3-search.png").await;
+
+    // Punctuation alone has nothing to search by: one message, no call, no error.
+    b.type_into("#q", "-- ()").await;
+    b.click("#filters button[type=submit]").await;
+    let said = b
+        .text_until("#list-status", |t| t.starts_with("Type a piece"))
+        .await;
+    assert_eq!(
+        said,
+        "Type a piece of a phone number (with digits) or of an email to search."
+    );
+    assert!(
+        b.client
+            .find(Locator::Css("#notice"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
     // Anything but phone characters searches emails.
     let domain = api(&server, "/api/public/contacts/search?email=%40EXAMPLE.com");
@@ -418,7 +440,32 @@ async fn use_the_console(b: &Browser, server: TestServer) {
         "{badges:?}"
     );
     let facts = b.text(".card > .facts").await;
-    for id in ["id", "ai_customer_id", "client_id", "default_stage_id"] {
+    // The default stage by its pipeline's and its own name.
+    let pipelines = api(&server, "/api/public/pipeline");
+    let stage = pipelines
+        .as_array()
+        .unwrap()
+        .iter()
+        .find_map(|p| {
+            p["stages"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|s| s["id"] == info["default_stage_id"])
+                .map(|s| {
+                    format!(
+                        "{} › {}",
+                        p["name"].as_str().unwrap(),
+                        s["name"].as_str().unwrap()
+                    )
+                })
+        })
+        .unwrap();
+    assert!(
+        facts.contains(&stage),
+        "{stage} is not on the card: {facts}"
+    );
+    for id in ["id", "ai_customer_id", "client_id"] {
         let value = info[id].as_str().unwrap();
         assert!(
             facts.contains(value),
@@ -524,7 +571,13 @@ async fn use_the_console(b: &Browser, server: TestServer) {
         );
     }
 
-    // A phone's width: nothing wider than the screen.
+    // A phone's width: nothing wider than the screen, ten levels of metadata included.
+    let deep = format!(
+        r#"{{"deep":{}"bottom of ten levels"{}}}"#,
+        r#"{"level":"#.repeat(10),
+        "}".repeat(10)
+    );
+    assert_eq!(server.post_json(&path, DEMO_KEY, &deep).status, 201);
     b.client.set_window_size(360, 780).await.unwrap();
     b.client.refresh().await.unwrap();
     b.text_until(".card h1", |t| !t.is_empty()).await;
@@ -681,4 +734,65 @@ fn names(list: &Value) -> Vec<String> {
         .iter()
         .map(|v| v.as_str().unwrap().to_owned())
         .collect()
+}
+
+#[test]
+#[ignore = "needs chromium and chromium-driver"]
+fn the_console_says_when_a_list_or_search_holds_only_the_first_of_more() {
+    let ws = Workspace::new();
+    let file = ws.path("many.json");
+    let generated = ws.run(&[
+        "fixtures",
+        "generate",
+        "--contacts",
+        "2400",
+        "--messages-per-contact",
+        "0",
+        "--out",
+        file.to_str().unwrap(),
+    ]);
+    generated.assert_success();
+    let key = generated
+        .stdout
+        .lines()
+        .find_map(|l| l.split(" key ").nth(1))
+        .unwrap()
+        .to_owned();
+    ws.load(file.to_str().unwrap());
+    let server = ws.serve(&["--no-demo"]);
+    in_a_browser(server, async move |b: &Browser, server: TestServer| {
+        b.client
+            .goto(&format!("{}/", server.base_url))
+            .await
+            .unwrap();
+        b.type_into("#key", &key).await;
+        b.click("#key-form button[type=submit]").await;
+        // 1,200 contacts of this client wrote in the last 365 days; one page holds 1,000.
+        let status = b.text_until("#list-status", |t| t.contains("page 1")).await;
+        assert!(
+            status.starts_with(
+                "the newest 1,000 of more contacts with messages in the last 365 days"
+            ),
+            "{status}"
+        );
+        b.select("#platform", "sms").await;
+        let status = b
+            .text_until("#list-status", |t| t.contains("among the newest 1,000"))
+            .await;
+        assert!(
+            status.contains("there are more: narrow the period"),
+            "{status}"
+        );
+        // Every generated email is at example.org or the like: a search full at 50.
+        b.select("#platform", "").await;
+        b.type_into("#q", "@").await;
+        b.click("#filters button[type=submit]").await;
+        let status = b
+            .text_until("#list-status", |t| t.contains("matching"))
+            .await;
+        assert!(
+            status.starts_with("at least 50 contacts matching “@”"),
+            "{status}"
+        );
+    });
 }

@@ -6,8 +6,12 @@
 const KEY_STORAGE = 'contactd.apiKey';
 const PAGE_SIZE = 20;
 const MESSAGES_PER_PAGE = 50;
+/** The most contacts the list asks for at once (the API's own limit). */
+const LIST_LIMIT = 1000;
+/** The most contacts a search answers (SPEC 7.2). */
+const SEARCH_LIMIT = 50;
 
-const state = { contacts: [], page: 1, source: '', asked: 0 };
+const state = { contacts: [], page: 1, source: '', capped: false, asked: 0, stages: null };
 
 const $ = (selector) => document.querySelector(selector);
 
@@ -164,6 +168,7 @@ async function openWithKey(event) {
 function forgetKey() {
   sessionStorage.removeItem(KEY_STORAGE);
   state.contacts = [];
+  state.stages = null;
   location.hash = '#/';
   route();
 }
@@ -176,15 +181,27 @@ async function loadList(event) {
   const text = $('#q').value.trim();
   let path;
   if (text) {
-    // Only phone characters: a piece of a phone; anything else: a piece of an email.
-    const field = /^[\d\s()+.-]+$/.test(text) ? 'phone' : 'email';
-    path = `/api/public/contacts/search?${new URLSearchParams({ [field]: text })}`;
+    const phoneLike = /^[\d\s()+.-]+$/.test(text);
+    if (phoneLike && !/\d/.test(text)) {
+      // Nothing to search by: say so once, without asking the server.
+      state.contacts = [];
+      state.source = '';
+      notice('');
+      status.textContent = 'Type a piece of a phone number (with digits) or of an email to search.';
+      renderList({ keepStatus: true });
+      return;
+    }
+    // Phone characters: a piece of a phone, or of an email (123 in user123@…), either
+    // matching (SPEC 7.2); anything else: a piece of an email.
+    const query = phoneLike ? { phone: text, email: text } : { email: text };
+    path = `/api/public/contacts/search?${new URLSearchParams(query)}`;
   } else {
-    path = `/api/public/contacts?days=${$('#period').value}&limit=1000`;
+    path = `/api/public/contacts?days=${$('#period').value}&limit=${LIST_LIMIT}`;
   }
   status.textContent = 'Loading…';
   const asked = ++state.asked;
   try {
+    await loadStages();
     const all = await api(path);
     // A later question was asked meanwhile: its answer is the one to show.
     if (asked !== state.asked) return;
@@ -192,6 +209,9 @@ async function loadList(event) {
     const chat = $('#status').value;
     state.contacts = all.filter((c) => (!platform || c.platform === platform)
       && (!chat || c.chat_status === chat));
+    // A full answer means there may be more than it holds: counts then say so.
+    state.capped = all.length >= (text ? SEARCH_LIMIT : LIST_LIMIT);
+    state.filtered = Boolean(platform || chat);
     state.source = text ? `matching “${text}”` : `with messages in the last ${$('#period').value} days`;
     state.page = 1;
     notice('');
@@ -205,7 +225,23 @@ async function loadList(event) {
   renderList();
 }
 
-function renderList() {
+/** How many contacts the list shows, in words that are true however many there are. */
+function countWords() {
+  const count = state.contacts.length;
+  const contacts = `${count.toLocaleString('en')} contact${count === 1 ? '' : 's'}`;
+  if (!state.capped) return `${contacts} ${state.source}`;
+  const text = $('#q').value.trim();
+  if (text) {
+    return state.filtered
+      ? `${contacts} of the first ${SEARCH_LIMIT} ${state.source} (a search answers at most ${SEARCH_LIMIT})`
+      : `at least ${SEARCH_LIMIT} contacts ${state.source} (the first ${SEARCH_LIMIT} shown)`;
+  }
+  return state.filtered
+    ? `${contacts} among the newest ${LIST_LIMIT.toLocaleString('en')} ${state.source} (there are more: narrow the period)`
+    : `the newest ${LIST_LIMIT.toLocaleString('en')} of more contacts ${state.source}`;
+}
+
+function renderList(options = {}) {
   const list = $('#contacts');
   const pages = Math.max(1, Math.ceil(state.contacts.length / PAGE_SIZE));
   state.page = Math.min(state.page, pages);
@@ -214,13 +250,18 @@ function renderList() {
     el('a', { href: `#/contact/${c.id}`, class: 'contact' },
       el('span', { class: 'contact-name' }, c.name),
       el('span', { class: 'contact-badges' }, badge('platform', c.platform), badge('status', c.chat_status),
+        c.active_ticket_v2 && c.active_ticket_v2.current_stage_id && state.stages
+          && state.stages.has(c.active_ticket_v2.current_stage_id)
+          ? badge('stage', state.stages.get(c.active_ticket_v2.current_stage_id)) : null,
         c.is_chat_read ? null : badge('flag', 'unread'), c.blocked ? badge('flag', 'blocked') : null),
       el('span', { class: 'contact-reach' }, [c.phone, c.email].filter(Boolean).join(' · ') || 'no phone or email'),
       el('span', { class: 'contact-when' }, 'last message ', when(c.last_message_at))))));
   const count = state.contacts.length;
-  $('#list-status').textContent = count === 0
-    ? `No contacts ${state.source || ''} pass these filters.`
-    : `${count} contact${count === 1 ? '' : 's'} ${state.source}; page ${state.page} of ${pages}.`;
+  if (!options.keepStatus) {
+    $('#list-status').textContent = count === 0
+      ? `No contacts ${state.source || ''} pass these filters.`
+      : `${countWords()}; page ${state.page} of ${pages}.`;
+  }
   $('#page').textContent = `${state.page} / ${pages}`;
   $('#prev').disabled = state.page <= 1;
   $('#next').disabled = state.page >= pages;
@@ -234,11 +275,28 @@ function turnPage(step) {
 
 // ---- the card -------------------------------------------------------------------
 
+/** "Ventas › Nuevo lead" for a stage of the key's pipelines; the id itself otherwise. */
+function stageName(id) {
+  if (!id) return null;
+  const name = state.stages && state.stages.get(id);
+  return name ? el('span', { title: id }, name) : el('code', {}, id);
+}
+
+async function loadStages() {
+  if (state.stages) return;
+  const stages = new Map();
+  for (const pipeline of await api('/api/public/pipeline')) {
+    for (const stage of pipeline.stages || []) stages.set(stage.id, `${pipeline.name} › ${stage.name}`);
+  }
+  state.stages = stages;
+}
+
 async function loadCard(id) {
   const view = $('#card-view');
   view.replaceChildren(el('p', { class: 'status', role: 'status' }, 'Loading the contact…'));
   let contact;
   try {
+    await loadStages();
     contact = await api(`/api/public/contact/${encodeURIComponent(id)}/info`);
     notice('');
   } catch (e) {
@@ -261,7 +319,7 @@ async function loadCard(id) {
         fact('Last message text', contact.last_message_content),
         fact('Contact id', el('code', {}, contact.id)), fact('Customer id', el('code', {}, contact.ai_customer_id)),
         fact('Client id', el('code', {}, contact.client_id)),
-        fact('Default stage', contact.default_stage_id)),
+        fact('Default stage', stageName(contact.default_stage_id))),
       el('h2', {}, 'Tickets'),
       el('div', { class: 'tickets' },
         ticket('Active ticket', contact.active_ticket),
