@@ -4,6 +4,7 @@ mod answer;
 mod auth;
 mod auth_limit;
 mod body;
+mod connections;
 mod console;
 mod contact_metadata;
 mod contacts;
@@ -176,6 +177,7 @@ pub fn serve(
         query_threads(options.workers),
     )?);
     let console = options.console;
+    let connection_metrics = metrics.clone();
     let mut server = HttpServer::new(move || {
         // Called once per worker thread: each worker gets a context of its own.
         App::new()
@@ -198,6 +200,19 @@ pub fn serve(
                 cors(&cors_origins),
             ))
             .wrap(from_fn(request_context::request_context))
+    })
+    .on_connect({
+        let timeout = options.request_timeout;
+        move |io: &dyn std::any::Any, extensions: &mut actix_web::dev::Extensions| {
+            let peer = io
+                .downcast_ref::<actix_web::rt::net::TcpStream>()
+                .and_then(|s| s.peer_addr().ok());
+            extensions.insert(connections::ConnectionWatch::new(
+                peer,
+                timeout,
+                connection_metrics.clone(),
+            ));
+        }
     })
     .workers(options.workers)
     .client_request_timeout(options.request_timeout)

@@ -10,6 +10,7 @@ use actix_web::middleware::Next;
 use actix_web::{Error, web};
 use tracing::Instrument;
 
+use super::connections::ConnectionWatch;
 use super::error::{ApiError, envelope_body, mime_json};
 use super::limits::RequestLimits;
 use super::metrics::{Metrics, UNMATCHED_ROUTE};
@@ -25,6 +26,9 @@ pub async fn request_context(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, Error> {
     let started = Instant::now();
+    if let Some(watch) = req.conn_data::<ConnectionWatch>() {
+        watch.saw_request();
+    }
     let id = req
         .headers()
         .get(&REQUEST_ID)

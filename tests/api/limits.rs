@@ -176,3 +176,43 @@ fn a_body_that_stalls_is_answered_408_logged_and_the_connection_closed() {
         "the 408 is counted"
     );
 }
+
+#[test]
+fn a_connection_that_never_sends_a_whole_head_is_answered_408_logged_and_counted() {
+    let ws = Workspace::with_tenants();
+    let server = ws.serve(&["--no-demo", "--request-timeout", "1"]);
+    // One connection that sends half a head, one that sends nothing at all.
+    let mut half = TcpStream::connect(server.addr()).unwrap();
+    half.write_all(b"GET /healthz HTTP/1.1\r\nHo").unwrap();
+    let mut silent = TcpStream::connect(server.addr()).unwrap();
+    for conn in [&mut half, &mut silent] {
+        conn.set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut answer = String::new();
+        let _ = conn.read_to_string(&mut answer);
+        assert!(answer.starts_with("HTTP/1.1 408"), "{answer:?}");
+    }
+    // An ordinary request on its own connection is not one of them.
+    assert_eq!(server.get("/healthz", None, &[]).status, 200);
+
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let counted = loop {
+        let metrics = server.get("/metrics", None, &[]).body;
+        let line = metrics
+            .lines()
+            .find(|l| l.starts_with("contactd_http_requests_total") && l.contains("status=\"408\""))
+            .map(str::to_owned);
+        if line.is_some() || Instant::now() > deadline {
+            break line;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let counted = counted.expect("the 408s are counted");
+    assert!(counted.ends_with(" 2"), "{counted}");
+    let log = server.log();
+    assert_eq!(
+        log.matches("status=408").count(),
+        2,
+        "each 408 is logged once: {log}"
+    );
+}
