@@ -44,8 +44,8 @@ pub(super) fn search(
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
-/// The search without the pieces longer than every stored value of their kind (they
-/// cannot match); `None` when no piece is left. The longest stored phone and email are
+/// The search without the pieces longer than every stored value of their kind, or
+/// holding a NUL (they cannot match); `None` when no piece is left. The longest stored phone and email are
 /// read from their length indexes (migration V4), a step each.
 fn within_stored_lengths(
     conn: &Connection,
@@ -53,6 +53,12 @@ fn within_stored_lengths(
 ) -> Result<Option<ContactSearch>> {
     let fits = |piece: &Option<String>, column: &str| -> Result<Option<String>> {
         let Some(piece) = piece else { return Ok(None) };
+        // SQLite ends text at a NUL in FTS5 queries and in its string functions, so a
+        // piece holding one cannot be asked for; it matches nothing (addresses and
+        // phone digits hold none).
+        if piece.contains('\0') {
+            return Ok(None);
+        }
         let longest = longest_stored(conn, column)?;
         Ok((piece.chars().count() as i64 <= longest).then(|| piece.clone()))
     };

@@ -436,6 +436,10 @@ fn search_by_phone_digits_and_email_pieces() {
     );
     assert_eq!(search("phone=&email=carla"), Vec::<String>::new());
     assert!(search("phone=99999999").is_empty());
+    // A NUL ends text in SQLite's FTS5 queries: once a 500 (found by schemathesis).
+    assert!(search("email=%C3%BBV%00ana").is_empty());
+    assert!(search("email=ana%00").is_empty());
+    assert_eq!(search("phone=12345678&email=x%00y"), [ANA]);
     for query in ["", "phone=", "email=%20%20", "phone=abc", "phone=--&email="] {
         server
             .get(&format!("{SEARCH}?{query}"), Some(KEY), &[])
