@@ -1,13 +1,12 @@
 //! Contacts: one with its tickets (`/info`), the list's summaries, and the metadata
 //! write.
 
-use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Row};
 
 use super::{MetadataWrite, Result, info_bodies, outbox};
 use crate::model::{
-    ClientId, Contact, ContactId, ContactInfo, ContactListQuery, ContactSummary, EntityType,
-    JsonObject, ListOrder, MetadataPatch, Ticket, TicketRef, Timestamp,
+    ClientId, Contact, ContactId, ContactInfo, ContactSummary, JsonObject, MetadataPatch, Ticket,
+    TicketRef, Timestamp,
 };
 
 /// The contact's columns, in the order `contact_from_row` reads them (a macro, so that
@@ -57,12 +56,6 @@ const CONTACT_INFO: &str = concat!(
 
 /// A contact summary: the contact and its active ticket's id and stage.
 pub(super) const SUMMARY_COLUMNS: &str = concat!(contact_columns!(), ", a.id, a.stage_id");
-const SUMMARY_SELECT: &str = concat!(
-    "SELECT ",
-    contact_columns!(),
-    ", a.id, a.stage_id FROM contacts c
-     LEFT JOIN tickets a ON a.ai_contact_id = c.id AND a.id = c.active_ticket_v2_id"
-);
 
 /// The contact `id` with its tickets, whichever client it belongs to.
 pub(super) fn contact_info(conn: &Connection, id: &ContactId) -> Result<Option<ContactInfo>> {
@@ -111,77 +104,6 @@ pub(super) fn update_metadata(
         outbox::contact_updated(conn, client, id, &before, at)?;
     }
     Ok(MetadataWrite::Written)
-}
-
-/// The summaries of one page of `client`'s contacts that pass every filter of `query`.
-pub(super) fn list(
-    conn: &Connection,
-    client: &ClientId,
-    query: &ContactListQuery,
-) -> Result<Vec<ContactSummary>> {
-    let (sql, params) = list_sql(client, query);
-    let mut stmt = conn.prepare_cached(&sql)?;
-    let rows = stmt.query_map(rusqlite::params_from_iter(params), summary_from_row)?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
-}
-
-/// The list's SQL for this query's filters, and its parameters.
-fn list_sql(client: &ClientId, query: &ContactListQuery) -> (String, Vec<Value>) {
-    let mut conditions = Vec::new();
-    let mut params: Vec<Value> = vec![client.to_string().into()];
-    let mut param = |value: Value| {
-        params.push(value);
-        format!("?{}", params.len())
-    };
-    if let Some(t) = query.last_message_since {
-        conditions.push(format!(
-            "c.last_message_at >= {}",
-            param(t.as_millis().into())
-        ));
-    }
-    if let Some(t) = query.created_after {
-        conditions.push(format!("c.created_at > {}", param(t.as_millis().into())));
-    }
-    if let Some(t) = query.updated_after {
-        conditions.push(format!("c.updated_at > {}", param(t.as_millis().into())));
-    }
-    if let Some(stage) = query.stage_id {
-        conditions.push(format!("a.stage_id = {}", param(stage.to_string().into())));
-    }
-    if let Some(pipeline) = query.pipeline_id {
-        // Only the key's client's pipelines: another client's id matches nothing.
-        conditions.push(format!(
-            "a.stage_id IN (SELECT s.id FROM stages s JOIN pipelines p ON p.id = s.pipeline_id
-                            WHERE p.id = {} AND p.client_id = ?1)",
-            param(pipeline.to_string().into())
-        ));
-    }
-    if let Some(field) = &query.custom_field {
-        let metadata = match field.entity {
-            EntityType::Customer => "c.metadata",
-            EntityType::Ticket => "a.metadata",
-        };
-        // A string compares as itself, any other value by its stored compact text.
-        conditions.push(format!(
-            "EXISTS (SELECT 1 FROM json_each({metadata}) j WHERE j.key = {}
-                     AND (CASE WHEN j.type = 'text' THEN j.value
-                               ELSE {metadata} -> j.fullkey END) = {})",
-            param(field.key.clone().into()),
-            param(field.value.clone().into())
-        ));
-    }
-    let order = match query.order() {
-        ListOrder::UpdatedAscending => "c.updated_at, c.id",
-        ListOrder::CreatedAscending => "c.created_at, c.id",
-        ListOrder::LastMessageDescending => "c.last_message_at DESC, c.id",
-    };
-    let limit = param(i64::from(query.limit).into());
-    let offset = param(i64::try_from(query.offset).unwrap_or(i64::MAX).into());
-    let filters: String = conditions.iter().map(|c| format!(" AND {c}")).collect();
-    let sql = format!(
-        "{SUMMARY_SELECT} WHERE c.client_id = ?1{filters} ORDER BY {order} LIMIT {limit} OFFSET {offset}"
-    );
-    (sql, params)
 }
 
 pub(super) fn summary_from_row(row: &Row<'_>) -> rusqlite::Result<ContactSummary> {
@@ -262,10 +184,9 @@ fn ticket_from_row(
 #[cfg(test)]
 pub(super) mod tests {
     use super::*;
-    use crate::model::{CustomField, Timestamp};
 
     /// `EXPLAIN QUERY PLAN` of `sql`, one line per step.
-    pub(in crate::store) fn plan(sql: &str, params: Vec<Value>) -> String {
+    pub(in crate::store) fn plan(sql: &str, params: Vec<rusqlite::types::Value>) -> String {
         let mut conn = crate::store::open_in_memory();
         crate::store::migrations::apply(&mut conn, std::path::Path::new(":memory:")).unwrap();
         let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
@@ -275,65 +196,5 @@ pub(super) mod tests {
             })
             .unwrap();
         rows.map(Result::unwrap).collect::<Vec<_>>().join("\n")
-    }
-
-    fn query() -> ContactListQuery {
-        ContactListQuery {
-            last_message_since: None,
-            created_after: None,
-            updated_after: None,
-            stage_id: None,
-            pipeline_id: None,
-            custom_field: None,
-            limit: 100,
-            offset: 0,
-        }
-    }
-
-    #[test]
-    fn each_list_order_walks_its_index_without_sorting() {
-        let client = ClientId::new_random();
-        let t = Some(Timestamp::now());
-        for (q, index) in [
-            (
-                ContactListQuery {
-                    last_message_since: t,
-                    ..query()
-                },
-                "contacts_by_last_message",
-            ),
-            (
-                ContactListQuery {
-                    created_after: t,
-                    ..query()
-                },
-                "contacts_by_created",
-            ),
-            (
-                ContactListQuery {
-                    updated_after: t,
-                    created_after: t,
-                    ..query()
-                },
-                "contacts_by_updated",
-            ),
-            (
-                ContactListQuery {
-                    last_message_since: t,
-                    custom_field: Some(CustomField {
-                        key: "k".into(),
-                        value: "v".into(),
-                        entity: EntityType::Ticket,
-                    }),
-                    ..query()
-                },
-                "contacts_by_last_message",
-            ),
-        ] {
-            let (sql, params) = list_sql(&client, &q);
-            let plan = plan(&sql, params);
-            assert!(plan.contains(index), "{q:?}:\n{plan}");
-            assert!(!plan.contains("TEMP B-TREE"), "{q:?} sorts:\n{plan}");
-        }
     }
 }

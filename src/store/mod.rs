@@ -2,6 +2,7 @@
 
 mod api_keys;
 mod columns;
+mod contact_list;
 mod contacts;
 mod fixture_writes;
 mod info_bodies;
@@ -333,7 +334,8 @@ mod tests {
                 "V2__family".to_owned(),
                 "V3__read_model".to_owned(),
                 "V4__search_bounds".to_owned(),
-                "V5__webhooks".to_owned()
+                "V5__webhooks".to_owned(),
+                "V6__tickets_by_stage".to_owned()
             ]
         );
         (dir, store)

@@ -8,8 +8,8 @@ use r2d2::PooledConnection;
 use r2d2_sqlite::SqliteConnectionManager;
 
 use super::{
-    Result, StoreError, api_keys, contacts, info_bodies, messages, outbox, pipelines, search,
-    webhooks,
+    Result, StoreError, api_keys, contact_list, contacts, info_bodies, messages, outbox, pipelines,
+    search, webhooks,
 };
 use crate::api_key::KeyHash;
 use crate::model::{
@@ -78,7 +78,7 @@ impl Reader {
         client: &ClientId,
         query: &ContactListQuery,
     ) -> Result<Vec<ContactSummary>> {
-        contacts::list(&self.conn, client, query)
+        contact_list::list(&self.conn, client, query)
     }
 
     /// `client`'s newest contacts matching the search.

@@ -1,0 +1,223 @@
+//! The contact list (SPEC 7.1): one page of a client's contacts, filtered and ordered.
+
+use rusqlite::Connection;
+use rusqlite::types::Value;
+
+use super::Result;
+use super::contacts::{SUMMARY_COLUMNS, summary_from_row};
+use crate::model::{ClientId, ContactListQuery, ContactSummary, EntityType, ListOrder};
+
+/// The summaries of one page of `client`'s contacts that pass every filter of `query`.
+///
+/// Two plans, as for search. A stage or pipeline filter first reads the contacts with a
+/// ticket in the stage from `tickets_by_stage`, for at most a bound of them: below it,
+/// those few are looked up and sorted. Past it, and for every other filter, the client's
+/// contacts are walked in the list's order, each tested, until the page is full.
+pub(super) fn list(
+    conn: &Connection,
+    client: &ClientId,
+    query: &ContactListQuery,
+) -> Result<Vec<ContactSummary>> {
+    let candidates = in_stage(conn, client, query)?;
+    if candidates.as_ref().is_some_and(Vec::is_empty) {
+        return Ok(Vec::new());
+    }
+    let (sql, params) = list_sql(client, query, candidates.as_deref());
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(rusqlite::params_from_iter(params), summary_from_row)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Below this many contacts with a ticket in the filter's stages, looking them up and
+/// sorting them beats walking the client's contacts.
+const RARE_STAGE_MATCHES: usize = 2000;
+
+/// With a stage or pipeline filter, the contacts with a ticket in its stages (of
+/// `client`'s pipelines only), when fewer than `RARE_STAGE_MATCHES`; `None` otherwise.
+fn in_stage(
+    conn: &Connection,
+    client: &ClientId,
+    query: &ContactListQuery,
+) -> Result<Option<Vec<String>>> {
+    let limit = RARE_STAGE_MATCHES as i64;
+    let ids: Vec<String> = match (query.stage_id, query.pipeline_id) {
+        (Some(stage), _) => conn
+            .prepare_cached(
+                "SELECT DISTINCT ai_contact_id FROM tickets INDEXED BY tickets_by_stage
+                 WHERE stage_id = ?1 LIMIT ?2",
+            )?
+            .query_map((stage, limit), |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?,
+        (None, Some(pipeline)) => conn
+            .prepare_cached(
+                "SELECT DISTINCT t.ai_contact_id FROM tickets t INDEXED BY tickets_by_stage
+                 WHERE t.stage_id IN (SELECT s.id FROM stages s
+                                      JOIN pipelines p ON p.id = s.pipeline_id
+                                      WHERE p.id = ?1 AND p.client_id = ?2)
+                 LIMIT ?3",
+            )?
+            .query_map((pipeline, client, limit), |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?,
+        (None, None) => return Ok(None),
+    };
+    Ok((ids.len() < RARE_STAGE_MATCHES).then_some(ids))
+}
+
+/// The list's SQL for this query's filters, and its parameters; with `candidates`, those
+/// contacts (by id) are the outer loop, each a lookup, instead of the client's index.
+fn list_sql(
+    client: &ClientId,
+    query: &ContactListQuery,
+    candidates: Option<&[String]>,
+) -> (String, Vec<Value>) {
+    let mut conditions = Vec::new();
+    let mut params: Vec<Value> = vec![client.to_string().into()];
+    let mut param = |value: Value| {
+        params.push(value);
+        format!("?{}", params.len())
+    };
+    let from = match candidates {
+        Some(ids) => format!(
+            "FROM json_each({}) m CROSS JOIN contacts c ON c.id = m.value",
+            param(serde_json::to_string(ids).unwrap_or_default().into())
+        ),
+        None => "FROM contacts c".to_owned(),
+    };
+    if let Some(t) = query.last_message_since {
+        conditions.push(format!(
+            "c.last_message_at >= {}",
+            param(t.as_millis().into())
+        ));
+    }
+    if let Some(t) = query.created_after {
+        conditions.push(format!("c.created_at > {}", param(t.as_millis().into())));
+    }
+    if let Some(t) = query.updated_after {
+        conditions.push(format!("c.updated_at > {}", param(t.as_millis().into())));
+    }
+    if let Some(stage) = query.stage_id {
+        conditions.push(format!("a.stage_id = {}", param(stage.to_string().into())));
+    }
+    if let Some(pipeline) = query.pipeline_id {
+        // Only the key's client's pipelines: another client's id matches nothing.
+        conditions.push(format!(
+            "a.stage_id IN (SELECT s.id FROM stages s JOIN pipelines p ON p.id = s.pipeline_id
+                            WHERE p.id = {} AND p.client_id = ?1)",
+            param(pipeline.to_string().into())
+        ));
+    }
+    if let Some(field) = &query.custom_field {
+        let metadata = match field.entity {
+            EntityType::Customer => "c.metadata",
+            EntityType::Ticket => "a.metadata",
+        };
+        // A string compares as itself, any other value by its stored compact text.
+        conditions.push(format!(
+            "EXISTS (SELECT 1 FROM json_each({metadata}) j WHERE j.key = {}
+                     AND (CASE WHEN j.type = 'text' THEN j.value
+                               ELSE {metadata} -> j.fullkey END) = {})",
+            param(field.key.clone().into()),
+            param(field.value.clone().into())
+        ));
+    }
+    let order = match query.order() {
+        ListOrder::UpdatedAscending => "c.updated_at, c.id",
+        ListOrder::CreatedAscending => "c.created_at, c.id",
+        ListOrder::LastMessageDescending => "c.last_message_at DESC, c.id",
+    };
+    let limit = param(i64::from(query.limit).into());
+    let offset = param(i64::try_from(query.offset).unwrap_or(i64::MAX).into());
+    let filters: String = conditions.iter().map(|c| format!(" AND {c}")).collect();
+    let sql = format!(
+        "SELECT {SUMMARY_COLUMNS} {from}
+         LEFT JOIN tickets a ON a.ai_contact_id = c.id AND a.id = c.active_ticket_v2_id
+         WHERE c.client_id = ?1{filters} ORDER BY {order} LIMIT {limit} OFFSET {offset}"
+    );
+    (sql, params)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{ContactId, CustomField, StageId, Timestamp};
+    use crate::store::contacts::tests::plan;
+
+    fn query() -> ContactListQuery {
+        ContactListQuery {
+            last_message_since: None,
+            created_after: None,
+            updated_after: None,
+            stage_id: None,
+            pipeline_id: None,
+            custom_field: None,
+            limit: 100,
+            offset: 0,
+        }
+    }
+
+    #[test]
+    fn each_list_order_walks_its_index_without_sorting() {
+        let client = ClientId::new_random();
+        let t = Some(Timestamp::now());
+        for (q, index) in [
+            (
+                ContactListQuery {
+                    last_message_since: t,
+                    ..query()
+                },
+                "contacts_by_last_message",
+            ),
+            (
+                ContactListQuery {
+                    created_after: t,
+                    ..query()
+                },
+                "contacts_by_created",
+            ),
+            (
+                ContactListQuery {
+                    updated_after: t,
+                    created_after: t,
+                    ..query()
+                },
+                "contacts_by_updated",
+            ),
+            (
+                ContactListQuery {
+                    last_message_since: t,
+                    custom_field: Some(CustomField {
+                        key: "k".into(),
+                        value: "v".into(),
+                        entity: EntityType::Ticket,
+                    }),
+                    ..query()
+                },
+                "contacts_by_last_message",
+            ),
+        ] {
+            let (sql, params) = list_sql(&client, &q, None);
+            let plan = plan(&sql, params);
+            assert!(plan.contains(index), "{q:?}:\n{plan}");
+            assert!(!plan.contains("TEMP B-TREE"), "{q:?} sorts:\n{plan}");
+        }
+    }
+
+    #[test]
+    fn a_rare_stage_drives_the_list_from_its_contacts_a_common_one_walks() {
+        let client = ClientId::new_random();
+        let q = ContactListQuery {
+            last_message_since: Some(Timestamp::now()),
+            stage_id: Some(StageId::new_random()),
+            ..query()
+        };
+        let ids = vec![ContactId::new_random().to_string()];
+        let (sql, params) = list_sql(&client, &q, Some(&ids));
+        let looked_up = plan(&sql, params);
+        assert!(looked_up.starts_with("SCAN m VIRTUAL TABLE"), "{looked_up}");
+        assert!(looked_up.lines().all(|l| l != "SCAN c"), "{looked_up}");
+        let (sql, params) = list_sql(&client, &q, None);
+        let walked = plan(&sql, params);
+        assert!(walked.contains("contacts_by_last_message"), "{walked}");
+        assert!(!walked.contains("TEMP B-TREE"), "{walked}");
+    }
+}
