@@ -32,7 +32,7 @@ pub(super) fn list(
 /// sorting them beats walking the client's contacts.
 const RARE_STAGE_MATCHES: usize = 2000;
 
-/// With a stage or pipeline filter, the contacts with a ticket in its stages (of
+/// With a stage or pipeline filter, the contacts with an open ticket in its stages (of
 /// `client`'s pipelines only), when fewer than `RARE_STAGE_MATCHES`; `None` otherwise.
 fn in_stage(
     conn: &Connection,
@@ -44,7 +44,7 @@ fn in_stage(
         (Some(stage), _) => conn
             .prepare_cached(
                 "SELECT DISTINCT ai_contact_id FROM tickets INDEXED BY tickets_by_stage
-                 WHERE stage_id = ?1 LIMIT ?2",
+                 WHERE stage_id = ?1 AND status <> 'CLOSED' LIMIT ?2",
             )?
             .query_map((stage, limit), |r| r.get(0))?
             .collect::<rusqlite::Result<_>>()?,
@@ -54,6 +54,7 @@ fn in_stage(
                  WHERE t.stage_id IN (SELECT s.id FROM stages s
                                       JOIN pipelines p ON p.id = s.pipeline_id
                                       WHERE p.id = ?1 AND p.client_id = ?2)
+                   AND t.status <> 'CLOSED'
                  LIMIT ?3",
             )?
             .query_map((pipeline, client, limit), |r| r.get(0))?
