@@ -335,7 +335,7 @@ mod tests {
                 "V3__read_model".to_owned(),
                 "V4__search_bounds".to_owned(),
                 "V5__webhooks".to_owned(),
-                "V6__tickets_by_stage".to_owned()
+                "V6__list_and_search_paths".to_owned()
             ]
         );
         (dir, store)

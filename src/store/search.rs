@@ -11,10 +11,11 @@ use crate::model::{ClientId, ContactSearch, ContactSummary, SEARCH_LIMIT};
 /// The newest contacts of `client` whose phone digits or email contain the search's.
 ///
 /// Two plans, chosen per search. The trigram index is read first, for at most a bound
-/// of matches (over all clients). Below it, those few are looked up and sorted. A
-/// common piece (`@example.com`) reaches it: sorting every match would cost more than
-/// walking the client's contacts newest first, each tested, until fifty match, which is
-/// the plan then, and the one for pieces shorter than a trigram.
+/// of matches (over all clients); a piece shorter than a trigram is looked for in the
+/// client's entries of the covering indexes by phone digits and by email instead. Below
+/// the bound, those few are looked up and sorted. A common piece (`@example.com`, `5`)
+/// reaches it: sorting every match would cost more than walking the client's contacts
+/// newest first, each tested, until fifty match, which is the plan then.
 pub(super) fn search(
     conn: &Connection,
     client: &ClientId,
@@ -36,7 +37,17 @@ pub(super) fn search(
                 SearchPlan::Walk
             }
         }
-        None => SearchPlan::Walk,
+        None => {
+            let matches = short_piece_matches(conn, client, search)?;
+            if matches.is_empty() {
+                return Ok(Vec::new());
+            }
+            if matches.len() < RARE_PIECE_MATCHES {
+                SearchPlan::Index(matches)
+            } else {
+                SearchPlan::Walk
+            }
+        }
     };
     let (sql, params) = search_sql(client, search, &plan);
     let mut stmt = conn.prepare_cached(&sql)?;
@@ -107,6 +118,41 @@ fn match_expression(search: &ContactSearch) -> Option<String> {
         terms.push(phrase("email", e)?);
     }
     Some(terms.join(" OR "))
+}
+
+/// For pieces shorter than a trigram: the search rows of `client` that match, up to
+/// `RARE_PIECE_MATCHES` of them, each piece tested in its covering index (a pass over
+/// the client's entries at worst, without reading a contact).
+fn short_piece_matches(
+    conn: &Connection,
+    client: &ClientId,
+    search: &ContactSearch,
+) -> Result<Vec<i64>> {
+    let limit = RARE_PIECE_MATCHES as i64;
+    let mut rows: Vec<i64> = Vec::new();
+    for (piece, index, column) in [
+        (
+            &search.phone_digits,
+            "contact_search_by_phone",
+            "phone_digits",
+        ),
+        (&search.email, "contact_search_by_email", "email"),
+    ] {
+        let Some(piece) = piece else { continue };
+        let sql = format!(
+            "SELECT rowid FROM contact_search_source INDEXED BY {index}
+             WHERE client_id = ?1 AND instr({column}, ?2) > 0 LIMIT ?3"
+        );
+        let found = conn
+            .prepare_cached(&sql)?
+            .query_map((client, piece, limit), |r| r.get(0))?
+            .collect::<rusqlite::Result<Vec<i64>>>()?;
+        rows.extend(found);
+    }
+    // Both pieces may match one row.
+    rows.sort_unstable();
+    rows.dedup();
+    Ok(rows)
 }
 
 /// The index rows that match, up to `RARE_PIECE_MATCHES` of them.
@@ -203,6 +249,31 @@ mod tests {
             email: None,
         };
         assert_eq!(match_expression(&short), None);
+    }
+
+    #[test]
+    fn a_short_piece_is_looked_for_in_a_covering_index_of_the_client_only() {
+        for (index, column) in [
+            ("contact_search_by_phone", "phone_digits"),
+            ("contact_search_by_email", "email"),
+        ] {
+            let sql = format!(
+                "SELECT rowid FROM contact_search_source INDEXED BY {index}
+                 WHERE client_id = ?1 AND instr({column}, ?2) > 0 LIMIT ?3"
+            );
+            let found = plan(
+                &sql,
+                vec![
+                    Value::from("k".to_owned()),
+                    Value::from("5".to_owned()),
+                    Value::from(10),
+                ],
+            );
+            assert_eq!(
+                found,
+                format!("SEARCH contact_search_source USING COVERING INDEX {index} (client_id=?)")
+            );
+        }
     }
 
     #[test]
