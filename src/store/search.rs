@@ -25,29 +25,17 @@ pub(super) fn search(
         return Ok(Vec::new());
     };
     let search = &search;
-    let plan = match match_expression(search) {
-        Some(expression) => {
-            let matches = index_matches(conn, &expression)?;
-            if matches.is_empty() {
-                return Ok(Vec::new());
-            }
-            if matches.len() < RARE_PIECE_MATCHES {
-                SearchPlan::Index(matches)
-            } else {
-                SearchPlan::Walk
-            }
-        }
-        None => {
-            let matches = short_piece_matches(conn, client, search)?;
-            if matches.is_empty() {
-                return Ok(Vec::new());
-            }
-            if matches.len() < RARE_PIECE_MATCHES {
-                SearchPlan::Index(matches)
-            } else {
-                SearchPlan::Walk
-            }
-        }
+    let matches = match match_expression(search) {
+        Some(expression) => index_matches(conn, &expression)?,
+        None => short_piece_matches(conn, client, search)?,
+    };
+    if matches.is_empty() {
+        return Ok(Vec::new());
+    }
+    let plan = if matches.len() < RARE_PIECE_MATCHES {
+        SearchPlan::Index(matches)
+    } else {
+        SearchPlan::Walk
     };
     let (sql, params) = search_sql(client, search, &plan);
     let mut stmt = conn.prepare_cached(&sql)?;

@@ -740,25 +740,7 @@ fn names(list: &Value) -> Vec<String> {
 #[ignore = "needs chromium and chromium-driver"]
 fn the_console_says_when_a_list_or_search_holds_only_the_first_of_more() {
     let ws = Workspace::new();
-    let file = ws.path("many.json");
-    let generated = ws.run(&[
-        "fixtures",
-        "generate",
-        "--contacts",
-        "2400",
-        "--messages-per-contact",
-        "0",
-        "--out",
-        file.to_str().unwrap(),
-    ]);
-    generated.assert_success();
-    let key = generated
-        .stdout
-        .lines()
-        .find_map(|l| l.split(" key ").nth(1))
-        .unwrap()
-        .to_owned();
-    ws.load(file.to_str().unwrap());
+    let key = ws.load_generated(2400);
     let server = ws.serve(&["--no-demo"]);
     in_a_browser(server, async move |b: &Browser, server: TestServer| {
         b.client

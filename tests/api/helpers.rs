@@ -86,6 +86,33 @@ impl Workspace {
     }
 
     /// Loads `path` with `contactd fixtures load`, failing the test if it does not load.
+    /// Generates `contacts` contacts without conversations, loads them, and returns the
+    /// key of the first generated client.
+    pub fn load_generated(&self, contacts: u32) -> String {
+        let file = self.path("generated.json");
+        let file = file.to_str().unwrap();
+        let count = contacts.to_string();
+        let generated = self.run(&[
+            "fixtures",
+            "generate",
+            "--contacts",
+            &count,
+            "--messages-per-contact",
+            "0",
+            "--out",
+            file,
+        ]);
+        generated.assert_success();
+        let key = generated
+            .stdout
+            .lines()
+            .find_map(|l| l.split(" key ").nth(1))
+            .expect("a generated key")
+            .to_owned();
+        self.load(file);
+        key
+    }
+
     pub fn load(&self, path: &str) {
         self.run(&["fixtures", "load", path]).assert_success();
     }

@@ -68,25 +68,7 @@ fn no_key_reads_another_clients_contact_and_the_404s_are_identical() {
 #[test]
 fn long_list_queries_of_one_client_do_not_hold_another_clients_info() {
     let ws = Workspace::with_tenants();
-    let file = ws.path("big.json");
-    let generated = ws.run(&[
-        "fixtures",
-        "generate",
-        "--contacts",
-        "24000",
-        "--messages-per-contact",
-        "0",
-        "--out",
-        file.to_str().unwrap(),
-    ]);
-    generated.assert_success();
-    let heavy_key = generated
-        .stdout
-        .lines()
-        .find_map(|l| l.split(" key ").nth(1))
-        .unwrap()
-        .to_owned();
-    ws.load(file.to_str().unwrap());
+    let heavy_key = ws.load_generated(24000);
     let server = ws.serve(&["--no-demo", "--workers", "1"]);
     // A filter no contact passes: the query reads all 12,000 of the client's contacts.
     let heavy = "/api/public/contacts?days=365&custom_field_key=plan&custom_field_value=none";
