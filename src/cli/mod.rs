@@ -234,6 +234,10 @@ fn check(store_options: &StoreOptions) -> anyhow::Result<()> {
         "stored /info answers: {}",
         listed(&health.info_bodies, "ok", "\n  ")
     );
+    say!(
+        "custom-field index: {}",
+        listed(&health.field_index, "ok", "\n  ")
+    );
     match &health.schema_problem {
         Some(problem) => say!("schema history: {problem}"),
         None => {

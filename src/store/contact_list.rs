@@ -9,16 +9,17 @@ use crate::model::{ClientId, ContactListQuery, ContactSummary, EntityType, ListO
 
 /// The summaries of one page of `client`'s contacts that pass every filter of `query`.
 ///
-/// Two plans, as for search. A stage or pipeline filter first reads the contacts with a
-/// ticket in the stage from `tickets_by_stage`, for at most a bound of them: below it,
-/// those few are looked up and sorted. Past it, and for every other filter, the client's
-/// contacts are walked in the list's order, each tested, until the page is full.
+/// Two plans, as for search. A stage, pipeline or custom-field filter first reads the
+/// contacts it may match from its index (`tickets_by_stage`, `contact_field_values`),
+/// for at most a bound of them: below it, those few are looked up, tested and sorted.
+/// Past it, and for every other filter, the client's contacts are walked in the list's
+/// order, each tested, until the page is full.
 pub(super) fn list(
     conn: &Connection,
     client: &ClientId,
     query: &ContactListQuery,
 ) -> Result<Vec<ContactSummary>> {
-    let candidates = in_stage(conn, client, query)?;
+    let candidates = candidates(conn, client, query)?;
     if candidates.as_ref().is_some_and(Vec::is_empty) {
         return Ok(Vec::new());
     }
@@ -28,40 +29,99 @@ pub(super) fn list(
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
-/// Below this many contacts with a ticket in the filter's stages, looking them up and
-/// sorting them beats walking the client's contacts.
-const RARE_STAGE_MATCHES: usize = 2000;
+/// Below this many contacts that an index says may match, looking them up and sorting
+/// them beats walking the client's contacts.
+const RARE_MATCHES: usize = 2000;
+
+/// The contacts the query's indexed filters may match, when one of them is rare (fewer
+/// than `RARE_MATCHES`): the smallest such set; `None` when no filter is rare.
+fn candidates(
+    conn: &Connection,
+    client: &ClientId,
+    query: &ContactListQuery,
+) -> Result<Option<Vec<String>>> {
+    let in_stage = in_stage(conn, client, query)?;
+    if in_stage.as_ref().is_some_and(Vec::is_empty) {
+        return Ok(in_stage);
+    }
+    let with_field = with_field(conn, client, query)?;
+    Ok([in_stage, with_field]
+        .into_iter()
+        .flatten()
+        .min_by_key(Vec::len))
+}
+
+/// Runs an index's question for at most `RARE_MATCHES` contacts: them, if fewer.
+fn rare(
+    mut stmt: rusqlite::CachedStatement<'_>,
+    params: impl rusqlite::Params,
+) -> Result<Option<Vec<String>>> {
+    let ids: Vec<String> = stmt
+        .query_map(params, |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok((ids.len() < RARE_MATCHES).then_some(ids))
+}
 
 /// With a stage or pipeline filter, the contacts with an open ticket in its stages (of
-/// `client`'s pipelines only), when fewer than `RARE_STAGE_MATCHES`; `None` otherwise.
+/// `client`'s pipelines only), when rare.
 fn in_stage(
     conn: &Connection,
     client: &ClientId,
     query: &ContactListQuery,
 ) -> Result<Option<Vec<String>>> {
-    let limit = RARE_STAGE_MATCHES as i64;
-    let ids: Vec<String> = match (query.stage_id, query.pipeline_id) {
-        (Some(stage), _) => conn
-            .prepare_cached(
+    let limit = RARE_MATCHES as i64;
+    match (query.stage_id, query.pipeline_id) {
+        (Some(stage), _) => rare(
+            conn.prepare_cached(
                 "SELECT DISTINCT ai_contact_id FROM tickets INDEXED BY tickets_by_stage
                  WHERE stage_id = ?1 AND status <> 'CLOSED' LIMIT ?2",
-            )?
-            .query_map((stage, limit), |r| r.get(0))?
-            .collect::<rusqlite::Result<_>>()?,
-        (None, Some(pipeline)) => conn
-            .prepare_cached(
+            )?,
+            (stage, limit),
+        ),
+        (None, Some(pipeline)) => rare(
+            conn.prepare_cached(
                 "SELECT DISTINCT t.ai_contact_id FROM tickets t INDEXED BY tickets_by_stage
                  WHERE t.stage_id IN (SELECT s.id FROM stages s
                                       JOIN pipelines p ON p.id = s.pipeline_id
                                       WHERE p.id = ?1 AND p.client_id = ?2)
                    AND t.status <> 'CLOSED'
                  LIMIT ?3",
-            )?
-            .query_map((pipeline, client, limit), |r| r.get(0))?
-            .collect::<rusqlite::Result<_>>()?,
-        (None, None) => return Ok(None),
+            )?,
+            (pipeline, client, limit),
+        ),
+        (None, None) => Ok(None),
+    }
+}
+
+/// With a custom-field filter, the contacts whose metadata (or active ticket's) has an
+/// entry for that key and value in `contact_field_values`, when rare. The index keeps the
+/// first 100 characters of a value, so the same cut is made of the one asked for.
+fn with_field(
+    conn: &Connection,
+    client: &ClientId,
+    query: &ContactListQuery,
+) -> Result<Option<Vec<String>>> {
+    let Some(field) = &query.custom_field else {
+        return Ok(None);
     };
-    Ok((ids.len() < RARE_STAGE_MATCHES).then_some(ids))
+    let entity = match field.entity {
+        EntityType::Customer => "customer",
+        EntityType::Ticket => "ticket",
+    };
+    rare(
+        conn.prepare_cached(
+            "SELECT contact_id FROM contact_field_values
+             WHERE client_id = ?1 AND entity = ?2 AND key = ?3 AND value = substr(?4, 1, 100)
+             LIMIT ?5",
+        )?,
+        (
+            client,
+            entity,
+            &field.key,
+            &field.value,
+            RARE_MATCHES as i64,
+        ),
+    )
 }
 
 /// The list's SQL for this query's filters, and its parameters; with `candidates`, those
@@ -220,5 +280,58 @@ mod tests {
         let walked = plan(&sql, params);
         assert!(walked.contains("contacts_by_last_message"), "{walked}");
         assert!(!walked.contains("TEMP B-TREE"), "{walked}");
+    }
+
+    #[test]
+    fn a_rare_custom_field_value_is_read_from_its_index_a_common_one_is_not() {
+        let mut conn = crate::store::open_in_memory();
+        crate::store::migrations::apply(&mut conn, std::path::Path::new(":memory:")).unwrap();
+        let client = ClientId::new_random();
+        conn.execute("INSERT INTO clients (id, name) VALUES (?1, 'A')", [&client])
+            .unwrap();
+        let mut insert = conn
+            .prepare(
+                "INSERT INTO contacts (id, client_id, ai_customer_id, name, platform, created_at,
+                     last_message_at, chat_status, is_chat_read, blocked, metadata, updated_at)
+                 VALUES (?1, ?2, ?1, 'n', 'webchat', 0, 0, 'ATTENDED', 0, 0, ?3, 0)",
+            )
+            .unwrap();
+        let rare = ContactId::new_random();
+        insert
+            .execute((&rare, &client, r#"{"plan":"gold","n":1.50}"#))
+            .unwrap();
+        for _ in 0..RARE_MATCHES {
+            let metadata = r#"{"plan":"silver"}"#;
+            insert
+                .execute((ContactId::new_random(), &client, metadata))
+                .unwrap();
+        }
+        drop(insert);
+        let field = |key: &str, value: &str| ContactListQuery {
+            custom_field: Some(CustomField {
+                key: key.into(),
+                value: value.into(),
+                entity: EntityType::Customer,
+            }),
+            ..query()
+        };
+        let found = |q: &ContactListQuery| candidates(&conn, &client, q).unwrap();
+        assert_eq!(found(&field("plan", "gold")), Some(vec![rare.to_string()]));
+        assert_eq!(found(&field("n", "1.50")), Some(vec![rare.to_string()]));
+        assert_eq!(found(&field("plan", "bronze")), Some(vec![]));
+        assert_eq!(found(&field("plan", "silver")), None, "common: walked");
+        assert_eq!(
+            found(&ContactListQuery {
+                custom_field: None,
+                ..query()
+            }),
+            None
+        );
+        let other = ClientId::new_random();
+        assert_eq!(
+            candidates(&conn, &other, &field("plan", "gold")).unwrap(),
+            Some(vec![]),
+            "another client's entries are not ours"
+        );
     }
 }

@@ -4,7 +4,7 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 use super::migrations::{self, StatusError};
-use super::{Result, Store, info_bodies, outbox};
+use super::{Result, Store, contact_fields, info_bodies, outbox};
 
 /// The first sign this process saw of a damaged database file: an error of any query,
 /// or the check `serve` runs at start-up. One process serves one file, so it is kept
@@ -36,6 +36,8 @@ pub struct Health {
     /// Contacts whose stored `/info` answer is not the one their rows render (at most
     /// `STALE_REPORTED` of them).
     pub info_bodies: Vec<String>,
+    /// Entries the custom-field index lacks or has in excess (at most `STALE_REPORTED`).
+    pub field_index: Vec<String>,
     /// Migrations this binary knows that the database has not applied.
     pub pending_migrations: Vec<String>,
     /// Migrations the database has applied, oldest first.
@@ -53,6 +55,7 @@ impl Health {
             && self.integrity.is_empty()
             && self.foreign_keys.is_empty()
             && self.info_bodies.is_empty()
+            && self.field_index.is_empty()
             && self.pending_migrations.is_empty()
             && self.schema_problem.is_none()
     }
@@ -136,16 +139,20 @@ impl Store {
             ),
             Err(StatusError::Sqlite(e)) => return Err(e.into()),
         };
-        // A database before V3 has no read model to compare.
-        let info_bodies = if status.pending.is_empty() && schema_problem.is_none() {
-            info_bodies::stale(&conn, STALE_REPORTED)?
+        // A database with migrations pending may lack the read model to compare.
+        let (info_bodies, field_index) = if status.pending.is_empty() && schema_problem.is_none() {
+            (
+                info_bodies::stale(&conn, STALE_REPORTED)?,
+                contact_fields::stale(&conn, STALE_REPORTED)?,
+            )
         } else {
-            Vec::new()
+            (Vec::new(), Vec::new())
         };
         Ok(Health {
             integrity,
             foreign_keys,
             info_bodies,
+            field_index,
             pending_migrations: status.pending,
             applied_migrations: status.applied,
             schema_problem,

@@ -2,6 +2,7 @@
 
 mod api_keys;
 mod columns;
+mod contact_fields;
 mod contact_list;
 mod contacts;
 mod fixture_writes;
@@ -335,7 +336,8 @@ mod tests {
                 "V3__read_model".to_owned(),
                 "V4__search_bounds".to_owned(),
                 "V5__webhooks".to_owned(),
-                "V6__list_and_search_paths".to_owned()
+                "V6__list_and_search_paths".to_owned(),
+                "V7__custom_field_index".to_owned()
             ]
         );
         (dir, store)

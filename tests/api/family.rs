@@ -286,6 +286,48 @@ fn each_filter_alone_and_combined() {
 }
 
 #[test]
+fn the_custom_field_filter_follows_writes_and_compares_long_values_whole() {
+    let mut data = family();
+    // Two values alike in their first 100 characters (what the filter's index keeps).
+    let long = "x".repeat(100);
+    for contact in data["contacts"].as_array_mut().unwrap() {
+        let note = match contact["id"].as_str() {
+            Some(ANA) => "ana",
+            Some(BEA) => "bea",
+            _ => continue,
+        };
+        contact["metadata"]["note"] = json!(format!("{long}-{note}"));
+    }
+    let (_ws, server) = serve(&data);
+    let field = |key: &str, value: &str| {
+        format!("days=365&custom_field_key={key}&custom_field_value={value}")
+    };
+    assert_eq!(list(&server, &field("note", &format!("{long}-bea"))), [BEA]);
+    assert!(list(&server, &field("note", &long)).is_empty());
+
+    // A contact's metadata written through the API moves it between values at once.
+    let reply = server.post_json(
+        &format!("/api/public/contact/{ANA}/update-metadata"),
+        KEY,
+        r#"{"plan":"silver"}"#,
+    );
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    assert_eq!(list(&server, &field("plan", "gold")), [CARLA]);
+    assert_eq!(list(&server, &field("plan", "silver")), [ANA, BEA]);
+
+    // So does its active ticket's.
+    let reply = server.post_json(
+        "/api/public/ticket/metadata",
+        KEY,
+        &json!({"ai_contact_id": BEA, "metadata": {"priority": "high"}}).to_string(),
+    );
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    let ticket_field = |value: &str| format!("{}&entity_type=ticket", field("priority", value));
+    assert_eq!(list(&server, &ticket_field("high")), [ANA, BEA]);
+    assert!(list(&server, &ticket_field("low")).is_empty());
+}
+
+#[test]
 fn each_order_breaks_ties_by_ascending_id() {
     let (_ws, server) = serve(&family());
 

@@ -85,6 +85,29 @@ fn assert_every_answer_matches_its_rows(
             "{stage}: {id}"
         );
     }
+    // The custom-field index the list filters by holds exactly what the rows say.
+    let drift: Vec<(String, String, String)> = conn
+        .prepare(
+            "SELECT 'missing', contact_id, key FROM (
+                 SELECT * FROM contact_field_values_expected
+                 EXCEPT SELECT * FROM contact_field_values)
+             UNION ALL
+             SELECT 'left over', contact_id, key FROM (
+                 SELECT * FROM contact_field_values
+                 EXCEPT SELECT * FROM contact_field_values_expected)",
+        )
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert!(drift.is_empty(), "{stage}: custom-field index {drift:?}");
+    let entries: i64 = conn
+        .query_row("SELECT count(*) FROM contact_field_values", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert!(entries > 0, "{stage}: the index has entries");
 }
 
 #[test]
@@ -179,7 +202,8 @@ fn check_names_every_contact_whose_stored_answer_drifted_from_its_rows() {
         "UPDATE contacts SET name = 'Cambiado a mano' WHERE id = '{FULL_CONTACT}';
          DELETE FROM contact_info_bodies WHERE contact_id = '{MINIMAL_CONTACT}';
          UPDATE contact_info_bodies SET client_id = '{CLIENT_A}'
-          WHERE contact_id = '{CONTACT_OF_B}';"
+          WHERE contact_id = '{CONTACT_OF_B}';
+         DELETE FROM contact_field_values WHERE contact_id = '{FULL_CONTACT}' AND key = 'plan';"
     ))
     .unwrap();
 
@@ -190,6 +214,9 @@ fn check_names_every_contact_whose_stored_answer_drifted_from_its_rows() {
         format!("the stored /info answer of contact {FULL_CONTACT} differs from its rows"),
         format!("contact {MINIMAL_CONTACT} has no stored /info answer"),
         format!("contact {CONTACT_OF_B} is filed under client {CLIENT_A}"),
+        format!(
+            "custom-field index entry missing for contact {FULL_CONTACT} (customer metadata key \"plan\")"
+        ),
     ] {
         assert!(
             out.stdout.contains(&expected),
