@@ -43,6 +43,20 @@ impl Cli {
     /// are refused there.
     pub fn parse_args() -> Result<Self, clap::Error> {
         let mut command = Self::command();
+        // `fixtures generate` writes a file and opens no database: its help should not
+        // offer --db. The flag is global, so it exists there only once the command is
+        // built (which copies global flags into every subcommand).
+        command.build();
+        // (In place: mut_subcommand and mut_arg move what they change to the end.)
+        command = command.mut_subcommands(|sub| {
+            sub.mut_subcommands(|sub| match sub.get_name() {
+                "generate" => sub.mut_args(|arg| {
+                    let db = arg.get_id() == "db";
+                    arg.hide(db)
+                }),
+                _ => sub,
+            })
+        });
         let matches = command.try_get_matches_from_mut(std::env::args_os())?;
         if let Some((name, _)) = matches.subcommand()
             && let Some(flag) = serve_flag_given(&matches)

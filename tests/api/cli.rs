@@ -176,6 +176,10 @@ fn generate_keeps_an_existing_file_unless_forced_and_ends_its_times_at_end() {
         "{}",
         help.stdout
     );
+    // It opens no database, so its help offers no --db; the commands that do, do.
+    assert!(!help.stdout.contains("--db"), "{}", help.stdout);
+    let load_help = ws.run(&["fixtures", "load", "--help"]);
+    assert!(load_help.stdout.contains("--db"), "{}", load_help.stdout);
 }
 
 #[test]
