@@ -54,6 +54,7 @@ def main():
     conn.close()
     proc, _ = bench.start_server(db)
     base = bench.wait_listening(proc)
+    bench.wait_page_check(proc)
     threading.Thread(target=lambda: [None for _ in proc.stdout], daemon=True).start()
     host, port = base.removeprefix("http://").split(":")
     cases = [

@@ -51,6 +51,7 @@ def serve(db, *flags):
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     CHILDREN.append(proc)
     base = bench.wait_listening(proc)
+    bench.wait_page_check(proc)
     threading.Thread(target=lambda: [None for _ in proc.stdout], daemon=True).start()
     return proc, base
 

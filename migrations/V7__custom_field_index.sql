@@ -40,19 +40,34 @@ END;
 
 CREATE TRIGGER contact_fields_updated AFTER UPDATE OF metadata ON contacts
 WHEN OLD.metadata IS NOT NEW.metadata BEGIN
+    -- Only the entries that change: a write of one key leaves the others' pages alone.
     DELETE FROM contact_field_values
-    WHERE (client_id, entity, key, value, contact_id) IN (
+    -- (A compound SELECT straight inside IN is a scan of the whole table; inside a
+    -- derived table it is looked up by key.)
+    WHERE (client_id, entity, key, value, contact_id) IN (SELECT * FROM (
         SELECT OLD.client_id, 'customer', j.key,
                substr(CASE WHEN j.type = 'text' THEN j.value
                            ELSE OLD.metadata -> j.fullkey END, 1, 100),
                OLD.id
-        FROM json_each(OLD.metadata) j);
+        FROM json_each(OLD.metadata) j
+        EXCEPT
+        SELECT NEW.client_id, 'customer', j.key,
+               substr(CASE WHEN j.type = 'text' THEN j.value
+                           ELSE NEW.metadata -> j.fullkey END, 1, 100),
+               NEW.id
+        FROM json_each(NEW.metadata) j));
     INSERT OR IGNORE INTO contact_field_values (client_id, entity, key, value, contact_id)
     SELECT NEW.client_id, 'customer', j.key,
            substr(CASE WHEN j.type = 'text' THEN j.value ELSE NEW.metadata -> j.fullkey END,
                   1, 100),
            NEW.id
-    FROM json_each(NEW.metadata) j;
+    FROM json_each(NEW.metadata) j
+    EXCEPT
+    SELECT OLD.client_id, 'customer', j.key,
+           substr(CASE WHEN j.type = 'text' THEN j.value ELSE OLD.metadata -> j.fullkey END,
+                  1, 100),
+           OLD.id
+    FROM json_each(OLD.metadata) j;
 END;
 
 -- The active ticket's metadata: when the contact's active ticket changes ...
@@ -90,26 +105,40 @@ END;
 CREATE TRIGGER ticket_fields_updated AFTER UPDATE OF metadata, ai_contact_id ON tickets
 WHEN OLD.metadata IS NOT NEW.metadata OR OLD.ai_contact_id IS NOT NEW.ai_contact_id BEGIN
     DELETE FROM contact_field_values
-    WHERE (client_id, entity, key, value, contact_id) IN (
+    WHERE (client_id, entity, key, value, contact_id) IN (SELECT * FROM (
         SELECT c.client_id, 'ticket', j.key,
                substr(CASE WHEN j.type = 'text' THEN j.value
                            ELSE OLD.metadata -> j.fullkey END, 1, 100),
                c.id
         FROM contacts c, json_each(OLD.metadata) j
-        WHERE c.id = OLD.ai_contact_id AND c.active_ticket_v2_id = OLD.id);
+        WHERE c.id = OLD.ai_contact_id AND c.active_ticket_v2_id = OLD.id
+        EXCEPT
+        SELECT c.client_id, 'ticket', j.key,
+               substr(CASE WHEN j.type = 'text' THEN j.value
+                           ELSE NEW.metadata -> j.fullkey END, 1, 100),
+               c.id
+        FROM contacts c, json_each(NEW.metadata) j
+        WHERE c.id = NEW.ai_contact_id AND c.active_ticket_v2_id = NEW.id));
     INSERT OR IGNORE INTO contact_field_values (client_id, entity, key, value, contact_id)
     SELECT c.client_id, 'ticket', j.key,
            substr(CASE WHEN j.type = 'text' THEN j.value ELSE NEW.metadata -> j.fullkey END,
                   1, 100),
            c.id
     FROM contacts c, json_each(NEW.metadata) j
-    WHERE c.id = NEW.ai_contact_id AND c.active_ticket_v2_id = NEW.id;
+    WHERE c.id = NEW.ai_contact_id AND c.active_ticket_v2_id = NEW.id
+    EXCEPT
+    SELECT c.client_id, 'ticket', j.key,
+           substr(CASE WHEN j.type = 'text' THEN j.value ELSE OLD.metadata -> j.fullkey END,
+                  1, 100),
+           c.id
+    FROM contacts c, json_each(OLD.metadata) j
+    WHERE c.id = OLD.ai_contact_id AND c.active_ticket_v2_id = OLD.id;
 END;
 
 -- Removed rows take their entries with them.
 CREATE TRIGGER contact_fields_deleted AFTER DELETE ON contacts BEGIN
     DELETE FROM contact_field_values
-    WHERE (client_id, entity, key, value, contact_id) IN (
+    WHERE (client_id, entity, key, value, contact_id) IN (SELECT * FROM (
         SELECT OLD.client_id, 'customer', j.key,
                substr(CASE WHEN j.type = 'text' THEN j.value
                            ELSE OLD.metadata -> j.fullkey END, 1, 100),
@@ -121,7 +150,7 @@ CREATE TRIGGER contact_fields_deleted AFTER DELETE ON contacts BEGIN
                            ELSE t.metadata -> j.fullkey END, 1, 100),
                OLD.id
         FROM tickets t, json_each(t.metadata) j
-        WHERE t.ai_contact_id = OLD.id AND t.id = OLD.active_ticket_v2_id);
+        WHERE t.ai_contact_id = OLD.id AND t.id = OLD.active_ticket_v2_id));
 END;
 
 CREATE TRIGGER ticket_fields_deleted AFTER DELETE ON tickets BEGIN

@@ -3,9 +3,11 @@
 //!
 //! The arrows go one way: `http` and `fixtures` use `store` and `model`; `store` uses
 //! `model`; `model` uses neither. `webhooks` (the sender) uses `store` and `model`.
-//! `cli` wires them together.
+//! `background` is used by both for threads that yield to the API. `cli` wires them
+//! together.
 
 pub mod api_key;
+pub mod background;
 pub mod cli;
 pub mod fixture_generator;
 pub mod fixtures;

@@ -29,3 +29,82 @@ pub(super) fn stale(conn: &Connection, limit: usize) -> Result<Vec<String>> {
     })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
+
+#[cfg(test)]
+mod tests {
+    use rusqlite::StatementStatus;
+
+    use super::*;
+    use crate::model::{ClientId, ContactId};
+
+    /// A database of `contacts` contacts, each with two metadata keys and an active
+    /// ticket with one, and the id of one of them.
+    fn with_contacts(contacts: usize) -> (Connection, ContactId) {
+        let mut conn = crate::store::open_in_memory();
+        crate::store::migrations::apply(&mut conn, std::path::Path::new(":memory:")).unwrap();
+        let client = ClientId::new_random();
+        conn.execute("INSERT INTO clients (id, name) VALUES (?1, 'A')", [&client])
+            .unwrap();
+        let tx = conn.transaction().unwrap();
+        let mut last = None;
+        for i in 0..contacts {
+            let id = ContactId::new_random();
+            let ticket = ContactId::new_random();
+            tx.execute(
+                "INSERT INTO contacts (id, client_id, ai_customer_id, name, platform,
+                     created_at, last_message_at, chat_status, is_chat_read, blocked,
+                     metadata, updated_at, active_ticket_v2_id)
+                 VALUES (?1, ?2, ?1, 'n', 'webchat', 0, 0, 'ATTENDED', 0, 0,
+                         json_object('plan', 'gold', 'n', ?3), 0, ?4)",
+                (&id, &client, i as i64, &ticket),
+            )
+            .unwrap();
+            tx.execute(
+                "INSERT INTO tickets (id, ai_contact_id, status, created_at, updated_at, metadata)
+                 VALUES (?1, ?2, 'OPEN', 0, 0, json_object('priority', 'high'))",
+                (&ticket, &id),
+            )
+            .unwrap();
+            last = Some(id);
+        }
+        tx.commit().unwrap();
+        (conn, last.unwrap())
+    }
+
+    /// The virtual machine's steps of `sql` on `contact`: a write that looks its
+    /// entries up by key takes as many steps whatever the size of the index, one that
+    /// scans it takes more with each entry.
+    fn steps(conn: &Connection, sql: &str, contact: &ContactId) -> i32 {
+        let tx = conn.unchecked_transaction().unwrap();
+        let mut stmt = tx.prepare(sql).unwrap();
+        stmt.execute([contact]).unwrap();
+        let steps = stmt.get_status(StatementStatus::VmStep);
+        drop(stmt);
+        tx.rollback().unwrap();
+        steps
+    }
+
+    #[test]
+    fn a_write_costs_the_same_whatever_the_size_of_the_index() {
+        let (small, in_small) = with_contacts(10);
+        let (big, in_big) = with_contacts(2000);
+        for sql in [
+            "UPDATE contacts SET metadata = json_set(metadata, '$.n', 'x') WHERE id = ?1",
+            "UPDATE contacts SET metadata = '{}' WHERE id = ?1",
+            "UPDATE tickets SET metadata = json_object('priority', 'low')
+             WHERE ai_contact_id = ?1",
+            "UPDATE contacts SET active_ticket_v2_id = NULL WHERE id = ?1",
+            "DELETE FROM tickets WHERE ai_contact_id = ?1",
+            "DELETE FROM contacts WHERE id = ?1",
+        ] {
+            assert_eq!(
+                steps(&small, sql, &in_small),
+                steps(&big, sql, &in_big),
+                "{sql}"
+            );
+        }
+        for conn in [&small, &big] {
+            assert_eq!(stale(conn, 10).unwrap(), Vec::<String>::new());
+        }
+    }
+}

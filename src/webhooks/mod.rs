@@ -139,7 +139,7 @@ impl Sender {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("contactd-webhook-io")
-            .on_thread_start(yield_to_the_api)
+            .on_thread_start(crate::background::yield_to_the_api)
             .enable_all()
             .build()
             .context("cannot start the webhook sender's runtime")?;
@@ -147,7 +147,7 @@ impl Sender {
         thread::Builder::new()
             .name("contactd-webhooks".to_owned())
             .spawn(move || {
-                yield_to_the_api();
+                crate::background::yield_to_the_api();
                 SendLoop {
                     outbox,
                     client,
@@ -311,15 +311,6 @@ impl SendLoop {
             Err(e) => tracing::warn!(error = %e, "webhook retention: pruning failed"),
         }
     }
-}
-
-/// Lowers the calling thread's priority (Linux threads each have a nice value of their
-/// own): when the CPU is short, requests are served first and deliveries wait, pending
-/// in the database, instead of the API slowing to send them.
-fn yield_to_the_api() {
-    const NICE: libc::c_int = 10;
-    // SAFETY: setpriority only reads its arguments; `0` names the calling thread.
-    let _ = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, NICE) };
 }
 
 fn log_attempt(attempt: &Attempt, outcome: Outcome) {

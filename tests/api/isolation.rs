@@ -70,10 +70,11 @@ fn long_list_queries_of_one_client_do_not_hold_another_clients_info() {
     let ws = Workspace::with_tenants();
     let heavy_key = ws.load_generated(24000);
     let server = ws.serve(&["--no-demo", "--workers", "1"]);
-    // A filter no contact passes: the query reads all 12,000 of the client's contacts.
-    let heavy = "/api/public/contacts?days=365&custom_field_key=plan&custom_field_value=none";
+    // A page deep into the client's 12,000 contacts: each one before it is read to be
+    // skipped.
+    let heavy = "/api/public/contacts?days=365&offset=11900";
     let one = std::time::Instant::now();
-    assert_eq!(server.get(heavy, Some(&heavy_key), &[]).body, "[]");
+    assert_eq!(server.get(heavy, Some(&heavy_key), &[]).status, 200);
     let heavy_time = one.elapsed();
 
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
