@@ -97,11 +97,10 @@ mod tests {
             "DELETE FROM tickets WHERE ai_contact_id = ?1",
             "DELETE FROM contacts WHERE id = ?1",
         ] {
-            assert_eq!(
-                steps(&small, sql, &in_small),
-                steps(&big, sql, &in_big),
-                "{sql}"
-            );
+            // A few steps either way are where a row sits (the last of its table ends a
+            // loop another way); a scan of the index would be thousands more.
+            let (few, many) = (steps(&small, sql, &in_small), steps(&big, sql, &in_big));
+            assert!(few.abs_diff(many) <= 8, "{sql}: {few} steps, then {many}");
         }
         for conn in [&small, &big] {
             assert_eq!(stale(conn, 10).unwrap(), Vec::<String>::new());

@@ -147,11 +147,10 @@ impl Store {
         // One direct connection first, so that a bad file fails at once with SQLite's own
         // words rather than after the pool's connection timeout.
         let mut conn = connect(path, open_flags())?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(|source| StoreError::Open {
-                path: path.clone(),
-                source,
-            })?;
+        use_wal(&conn).map_err(|source| StoreError::Open {
+            path: path.clone(),
+            source,
+        })?;
         let applied = migrations::apply(&mut conn, path)?;
         drop(conn);
         Ok((Self::with_pool(options)?, applied))
@@ -279,6 +278,25 @@ fn connect(path: &Path, flags: OpenFlags) -> Result<Connection> {
     let mut conn = Connection::open_with_flags(path, flags).map_err(open_error)?;
     configure_connection(&mut conn).map_err(open_error)?;
     Ok(conn)
+}
+
+/// Turns the file to WAL mode (a no-op once it is). Turning a new file needs it to
+/// itself for a moment, and SQLite answers "database is locked" at once rather than wait
+/// when another process has it open just then (several `migrate`s or servers started on a
+/// new file together), so this waits as a busy handler would.
+fn use_wal(conn: &Connection) -> rusqlite::Result<()> {
+    let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+    loop {
+        match conn.pragma_update(None, "journal_mode", "WAL") {
+            Err(e)
+                if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy)
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            done => return done,
+        }
+    }
 }
 
 fn open_flags() -> OpenFlags {
