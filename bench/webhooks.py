@@ -15,6 +15,7 @@ on loopback that answers 204 at once (bench/webhook_receiver.py):
    the server's RssAnon and /info's rate against /info before any was pending.
 
 Every wrk run lasts BENCH_SECONDS (default 10). Bounded in time and count; loopback only.
+BENCH_WEBHOOK_PARTS (default "drain,latency,writes,down") runs only the parts named.
 """
 
 import atexit
@@ -38,6 +39,7 @@ import bench  # noqa: E402  (the shared harness: generate, load, wrk, lua files)
 CONTACTS = int(os.environ.get("BENCH_WEBHOOK_CONTACTS", "10000"))
 RATE = int(os.environ.get("BENCH_WEBHOOK_RATE", "200"))
 PENDING = int(os.environ.get("BENCH_WEBHOOK_PENDING", "100000"))
+PARTS = os.environ.get("BENCH_WEBHOOK_PARTS", "drain,latency,writes,down").split(",")
 DRAIN_WRITES = 5000
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 # Every server and receiver started, killed at exit however the run ends.
@@ -226,31 +228,35 @@ def main():
     contacts = [r[0] for r in conn.execute("SELECT id FROM contacts WHERE client_id = ? LIMIT 5000", (client,))]
     conn.close()
 
-    drains = [drain(db, key, contacts, s) for s in (1, 8)]
-    lat = latency(db, key, contacts)
-    rates = write_rates(db, key, contacts)
-    down = receiver_down(db, key, contacts)
+    drains = [drain(db, key, contacts, s) for s in (1, 8)] if "drain" in PARTS else []
+    lat = latency(db, key, contacts) if "latency" in PARTS else None
+    rates = write_rates(db, key, contacts) if "writes" in PARTS else []
+    down = receiver_down(db, key, contacts) if "down" in PARTS else None
     (bench.WORK / "webhooks.json").write_text(json.dumps(
         {"drain": drains, "latency": lat, "writes": rates, "down": down}, indent=2))
 
     print(f"machine: {os.cpu_count()} cores; {CONTACTS:,} contacts; receiver and load generators on the same cores")
-    print("\n| deliveries stored, then sent | subscriptions | deliveries | seconds | deliveries/s |")
-    print("|---|---:|---:|---:|---:|")
-    for d in drains:
-        print(f"| drain | {d['subscriptions']} | {d['deliveries']:,} | {d['seconds']:.2f} | {d['rate']:,.0f} |")
-    print(f"\nEvent → receipt at {lat['rate']} writes/s for {bench.SECONDS} s ({lat['received']:,} of "
-          f"{lat['writes']:,} received): p50 {lat['p50_ms']:.1f} ms, p99 {lat['p99_ms']:.1f} ms, "
-          f"max {lat['max_ms']:.1f} ms")
-    print("\n| round | writes/s, no subscription | writes/s, 3 subscriptions | ratio | p99 ms without / with |")
-    print("|---:|---:|---:|---:|---|")
-    for i, r in enumerate(rates, start=1):
-        w, t = r["without"], r["with_three"]
-        print(f"| {i} | {w['rps']:,.0f} | {t['rps']:,.0f} | {t['rps'] / w['rps']:.2f} | "
-              f"{w['p99_ms']:.1f} / {t['p99_ms']:.1f} |")
-    b, a = down["info_before"], down["info_after"]
-    print(f"\nReceiver down: {down['pending']:,} deliveries pending; /info c16 {b['rps']:,.0f} req/s before, "
-          f"{a['rps']:,.0f} after ({a['rps'] / b['rps']:.2f}); RssAnon {down['rss_before_mb']:.1f} MiB before, "
-          f"{down['rss_after_mb']:.1f} after, peak {down['rss_peak_mb']:.1f}")
+    if drains:
+        print("\n| deliveries stored, then sent | subscriptions | deliveries | seconds | deliveries/s |")
+        print("|---|---:|---:|---:|---:|")
+        for d in drains:
+            print(f"| drain | {d['subscriptions']} | {d['deliveries']:,} | {d['seconds']:.2f} | {d['rate']:,.0f} |")
+    if lat:
+        print(f"\nEvent → receipt at {lat['rate']} writes/s for {bench.SECONDS} s ({lat['received']:,} of "
+              f"{lat['writes']:,} received): p50 {lat['p50_ms']:.1f} ms, p99 {lat['p99_ms']:.1f} ms, "
+              f"max {lat['max_ms']:.1f} ms")
+    if rates:
+        print("\n| round | writes/s, no subscription | writes/s, 3 subscriptions | ratio | p99 ms without / with |")
+        print("|---:|---:|---:|---:|---|")
+        for i, r in enumerate(rates, start=1):
+            w, t = r["without"], r["with_three"]
+            print(f"| {i} | {w['rps']:,.0f} | {t['rps']:,.0f} | {t['rps'] / w['rps']:.2f} | "
+                  f"{w['p99_ms']:.1f} / {t['p99_ms']:.1f} |")
+    if down:
+        b, a = down["info_before"], down["info_after"]
+        print(f"\nReceiver down: {down['pending']:,} deliveries pending; /info c16 {b['rps']:,.0f} req/s before, "
+              f"{a['rps']:,.0f} after ({a['rps'] / b['rps']:.2f}); RssAnon {down['rss_before_mb']:.1f} MiB before, "
+              f"{down['rss_after_mb']:.1f} after, peak {down['rss_peak_mb']:.1f}")
 
 
 if __name__ == "__main__":

@@ -99,9 +99,9 @@ pub(super) fn update_metadata(
     let mut write =
         conn.prepare_cached("UPDATE contacts SET metadata = ?2, updated_at = ?3 WHERE id = ?1")?;
     write.execute((id, &merged, at))?;
-    info_bodies::refresh(conn, id)?;
-    if let Some(before) = before {
-        outbox::contact_updated(conn, client, id, &before, at)?;
+    let after = info_bodies::refresh(conn, id)?;
+    if let (Some(before), Some(after)) = (before, after) {
+        outbox::contact_updated(conn, client, id, &before, &after, at)?;
     }
     Ok(MetadataWrite::Written)
 }

@@ -54,20 +54,20 @@ pub(super) fn rendered_from_rows(conn: &Connection, id: &ContactId) -> Result<Op
 }
 
 /// Renders contact `id` from its source rows and stores the answer (or removes it, when
-/// the contact is gone).
-pub(super) fn refresh(conn: &Connection, id: &ContactId) -> Result<()> {
+/// the contact is gone); the answer stored, for a caller that sends it on.
+pub(super) fn refresh(conn: &Connection, id: &ContactId) -> Result<Option<Vec<u8>>> {
     match contacts::contact_info(conn, id)? {
-        Some(info) => store(conn, &info),
+        Some(info) => store(conn, &info).map(Some),
         None => {
             let mut stmt =
                 conn.prepare_cached("DELETE FROM contact_info_bodies WHERE contact_id = ?1")?;
             stmt.execute([id])?;
-            Ok(())
+            Ok(None)
         }
     }
 }
 
-fn store(conn: &Connection, info: &ContactInfo) -> Result<()> {
+fn store(conn: &Connection, info: &ContactInfo) -> Result<Vec<u8>> {
     let rendered = InfoBody::render(info)?;
     let mut stmt = conn.prepare_cached(
         "INSERT INTO contact_info_bodies (contact_id, client_id, etag, body)
@@ -82,7 +82,7 @@ fn store(conn: &Connection, info: &ContactInfo) -> Result<()> {
         &rendered.etag,
         &rendered.body,
     ))?;
-    Ok(())
+    Ok(rendered.body)
 }
 
 /// Renders every contact again (migration V3).

@@ -40,6 +40,19 @@ fn record(
     data: impl FnOnce() -> Result<String>,
 ) -> Result<usize> {
     let subscribers = subscribers(conn, client, topic)?;
+    record_for(conn, &subscribers, client, contact, topic, at, data)
+}
+
+/// `record`, for subscribers already looked up in this transaction.
+fn record_for(
+    conn: &Connection,
+    subscribers: &[(WebhookId, String)],
+    client: &ClientId,
+    contact: &ContactId,
+    topic: Topic,
+    at: Timestamp,
+    data: impl FnOnce() -> Result<String>,
+) -> Result<usize> {
     if subscribers.is_empty() {
         return Ok(0);
     }
@@ -57,7 +70,7 @@ fn record(
               next_attempt_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7, ?7)",
     )?;
-    for (webhook, url) in &subscribers {
+    for (webhook, url) in subscribers {
         insert.execute((
             DeliveryId::new_time_ordered(),
             webhook,
@@ -71,33 +84,52 @@ fn record(
     Ok(subscribers.len())
 }
 
-/// The `/info` answer of a contact before a change that makes `topic`'s event, when
-/// anyone subscribes to it (a `contact.updated` event lists what changed).
+/// What a `contact.updated` event needs from before its change: who subscribes (looked
+/// up once, before the change, in its transaction) and the contact's `/info` answer
+/// (the event lists what changed).
+pub(super) struct BeforeContactChange {
+    subscribers: Vec<(WebhookId, String)>,
+    body: Vec<u8>,
+}
+
+/// The contact's state before a change that makes a `contact.updated` event, when
+/// anyone subscribes to it.
 pub(super) fn before_contact_change(
     conn: &Connection,
     client: &ClientId,
     contact: &ContactId,
-) -> Result<Option<Vec<u8>>> {
-    if subscribers(conn, client, Topic::ContactUpdated)?.is_empty() {
+) -> Result<Option<BeforeContactChange>> {
+    let subscribers = subscribers(conn, client, Topic::ContactUpdated)?;
+    if subscribers.is_empty() {
         return Ok(None);
     }
-    Ok(info_bodies::body(conn, client, contact)?.map(|b| b.body))
+    Ok(
+        info_bodies::body(conn, client, contact)?.map(|b| BeforeContactChange {
+            subscribers,
+            body: b.body,
+        }),
+    )
 }
 
-/// `contact.updated`, after the contact's read model was refreshed.
+/// `contact.updated`, with the contact's `/info` answer as the refreshed read model
+/// stored it.
 pub(super) fn contact_updated(
     conn: &Connection,
     client: &ClientId,
     contact: &ContactId,
-    before: &[u8],
+    before: &BeforeContactChange,
+    after: &[u8],
     at: Timestamp,
 ) -> Result<usize> {
-    record(conn, client, contact, Topic::ContactUpdated, at, || {
-        let after = info_bodies::body(conn, client, contact)?
-            .map(|b| b.body)
-            .unwrap_or_default();
-        Ok(contact_updated_data(before, &after)?)
-    })
+    record_for(
+        conn,
+        &before.subscribers,
+        client,
+        contact,
+        Topic::ContactUpdated,
+        at,
+        || Ok(contact_updated_data(&before.body, after)?),
+    )
 }
 
 /// A ticket event (`ticket.updated`, …) for one of the contact's two tickets, after the
