@@ -29,22 +29,10 @@ fn subscribers(
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
-/// Stores one event and a pending delivery of it for each subscriber, all due at once.
-/// An event nobody subscribes to is not stored: no delivery could ever carry it.
+/// Stores one event and a pending delivery of it for each of `subscribers` (looked up
+/// in this transaction), all due at once. An event nobody subscribes to is not stored:
+/// no delivery could ever carry it.
 fn record(
-    conn: &Connection,
-    client: &ClientId,
-    contact: &ContactId,
-    topic: Topic,
-    at: Timestamp,
-    data: impl FnOnce() -> Result<String>,
-) -> Result<usize> {
-    let subscribers = subscribers(conn, client, topic)?;
-    record_for(conn, &subscribers, client, contact, topic, at, data)
-}
-
-/// `record`, for subscribers already looked up in this transaction.
-fn record_for(
     conn: &Connection,
     subscribers: &[(WebhookId, String)],
     client: &ClientId,
@@ -121,7 +109,7 @@ pub(super) fn contact_updated(
     after: &[u8],
     at: Timestamp,
 ) -> Result<usize> {
-    record_for(
+    record(
         conn,
         &before.subscribers,
         client,
@@ -142,7 +130,8 @@ pub(super) fn ticket_changed(
     topic: Topic,
     at: Timestamp,
 ) -> Result<usize> {
-    record(conn, client, contact, topic, at, || {
+    let subscribers = subscribers(conn, client, topic)?;
+    record(conn, &subscribers, client, contact, topic, at, || {
         let ticket =
             tickets::ticket(conn, contact, ticket)?.ok_or(rusqlite::Error::QueryReturnedNoRows)?;
         Ok(ticket_event_data(&ticket)?)
