@@ -21,21 +21,29 @@ CREATE TABLE contact_field_values (
     PRIMARY KEY (client_id, entity, key, value, contact_id)
 ) STRICT, WITHOUT ROWID;
 
+-- What the index should hold, from the rows themselves: what the triggers below add
+-- for a contact (the rows as they are after the change), the entries for the contacts
+-- already stored, and what `contactd check` compares the index with. (Its two halves
+-- never share a row: their `entity` differs.)
+CREATE VIEW contact_field_values_expected AS
+SELECT c.client_id, 'customer' AS entity, j.key,
+       substr(CASE WHEN j.type = 'text' THEN j.value ELSE c.metadata -> j.fullkey END,
+              1, 100) AS value,
+       c.id AS contact_id
+FROM contacts c, json_each(c.metadata) j
+UNION ALL
+SELECT c.client_id, 'ticket', j.key,
+       substr(CASE WHEN j.type = 'text' THEN j.value ELSE t.metadata -> j.fullkey END,
+              1, 100),
+       c.id
+FROM contacts c
+JOIN tickets t ON t.ai_contact_id = c.id AND t.id = c.active_ticket_v2_id,
+     json_each(t.metadata) j;
+
 -- A contact's own metadata.
 CREATE TRIGGER contact_fields_inserted AFTER INSERT ON contacts BEGIN
     INSERT OR IGNORE INTO contact_field_values (client_id, entity, key, value, contact_id)
-    SELECT NEW.client_id, 'customer', j.key,
-           substr(CASE WHEN j.type = 'text' THEN j.value ELSE NEW.metadata -> j.fullkey END,
-                  1, 100),
-           NEW.id
-    FROM json_each(NEW.metadata) j;
-    INSERT OR IGNORE INTO contact_field_values (client_id, entity, key, value, contact_id)
-    SELECT NEW.client_id, 'ticket', j.key,
-           substr(CASE WHEN j.type = 'text' THEN j.value ELSE t.metadata -> j.fullkey END,
-                  1, 100),
-           NEW.id
-    FROM tickets t, json_each(t.metadata) j
-    WHERE t.ai_contact_id = NEW.id AND t.id = NEW.active_ticket_v2_id;
+    SELECT * FROM contact_field_values_expected WHERE contact_id = NEW.id;
 END;
 
 CREATE TRIGGER contact_fields_updated AFTER UPDATE OF metadata ON contacts
@@ -82,24 +90,16 @@ WHEN OLD.active_ticket_v2_id IS NOT NEW.active_ticket_v2_id BEGIN
         FROM tickets t, json_each(t.metadata) j
         WHERE t.ai_contact_id = OLD.id AND t.id = OLD.active_ticket_v2_id);
     INSERT OR IGNORE INTO contact_field_values (client_id, entity, key, value, contact_id)
-    SELECT NEW.client_id, 'ticket', j.key,
-           substr(CASE WHEN j.type = 'text' THEN j.value ELSE t.metadata -> j.fullkey END,
-                  1, 100),
-           NEW.id
-    FROM tickets t, json_each(t.metadata) j
-    WHERE t.ai_contact_id = NEW.id AND t.id = NEW.active_ticket_v2_id;
+    SELECT * FROM contact_field_values_expected
+    WHERE contact_id = NEW.id AND entity = 'ticket';
 END;
 
 -- ... and when a ticket that is (or becomes, by moving) a contact's active one is
 -- written. A contact written before its tickets (fixture loads) gets their entries here.
 CREATE TRIGGER ticket_fields_inserted AFTER INSERT ON tickets BEGIN
     INSERT OR IGNORE INTO contact_field_values (client_id, entity, key, value, contact_id)
-    SELECT c.client_id, 'ticket', j.key,
-           substr(CASE WHEN j.type = 'text' THEN j.value ELSE NEW.metadata -> j.fullkey END,
-                  1, 100),
-           c.id
-    FROM contacts c, json_each(NEW.metadata) j
-    WHERE c.id = NEW.ai_contact_id AND c.active_ticket_v2_id = NEW.id;
+    SELECT * FROM contact_field_values_expected
+    WHERE contact_id = NEW.ai_contact_id AND entity = 'ticket';
 END;
 
 CREATE TRIGGER ticket_fields_updated AFTER UPDATE OF metadata, ai_contact_id ON tickets
@@ -164,23 +164,7 @@ CREATE TRIGGER ticket_fields_deleted AFTER DELETE ON tickets BEGIN
         WHERE c.id = OLD.ai_contact_id AND c.active_ticket_v2_id = OLD.id);
 END;
 
--- What the index should hold, from the rows themselves: the entries for the contacts
--- already stored, and what `contactd check` compares the index with.
-CREATE VIEW contact_field_values_expected AS
-SELECT c.client_id, 'customer' AS entity, j.key,
-       substr(CASE WHEN j.type = 'text' THEN j.value ELSE c.metadata -> j.fullkey END,
-              1, 100) AS value,
-       c.id AS contact_id
-FROM contacts c, json_each(c.metadata) j
-UNION
-SELECT c.client_id, 'ticket', j.key,
-       substr(CASE WHEN j.type = 'text' THEN j.value ELSE t.metadata -> j.fullkey END,
-              1, 100),
-       c.id
-FROM contacts c
-JOIN tickets t ON t.ai_contact_id = c.id AND t.id = c.active_ticket_v2_id,
-     json_each(t.metadata) j;
-
-INSERT INTO contact_field_values (client_id, entity, key, value, contact_id)
+-- The contacts already stored, in the index's order.
+INSERT OR IGNORE INTO contact_field_values (client_id, entity, key, value, contact_id)
 SELECT client_id, entity, key, value, contact_id FROM contact_field_values_expected
 ORDER BY client_id, entity, key, value, contact_id;

@@ -94,6 +94,13 @@ mod tests {
             "UPDATE tickets SET metadata = json_object('priority', 'low')
              WHERE ai_contact_id = ?1",
             "UPDATE contacts SET active_ticket_v2_id = NULL WHERE id = ?1",
+            "INSERT INTO contacts (id, client_id, ai_customer_id, name, platform, created_at,
+                 last_message_at, chat_status, is_chat_read, blocked, metadata, updated_at)
+             SELECT '00000000-0000-4000-8000-00000000000f', client_id, ai_customer_id, 'n',
+                    'webchat', 0, 0, 'ATTENDED', 0, 0, '{\"plan\":\"x\"}', 0
+             FROM contacts WHERE id = ?1",
+            "INSERT INTO tickets (id, ai_contact_id, status, created_at, updated_at, metadata)
+             VALUES ('00000000-0000-4000-8000-00000000000e', ?1, 'OPEN', 0, 0, '{\"a\":1}')",
             "DELETE FROM tickets WHERE ai_contact_id = ?1",
             "DELETE FROM contacts WHERE id = ?1",
         ] {
