@@ -40,8 +40,7 @@ mod tests {
     /// A database of `contacts` contacts, each with two metadata keys and an active
     /// ticket with one, and the id of one of them.
     fn with_contacts(contacts: usize) -> (Connection, ContactId) {
-        let mut conn = crate::store::open_in_memory();
-        crate::store::migrations::apply(&mut conn, std::path::Path::new(":memory:")).unwrap();
+        let mut conn = crate::store::migrated_in_memory();
         let client = ClientId::new_random();
         conn.execute("INSERT INTO clients (id, name) VALUES (?1, 'A')", [&client])
             .unwrap();
@@ -50,15 +49,8 @@ mod tests {
         for i in 0..contacts {
             let id = ContactId::new_random();
             let ticket = ContactId::new_random();
-            tx.execute(
-                "INSERT INTO contacts (id, client_id, ai_customer_id, name, platform,
-                     created_at, last_message_at, chat_status, is_chat_read, blocked,
-                     metadata, updated_at, active_ticket_v2_id)
-                 VALUES (?1, ?2, ?1, 'n', 'webchat', 0, 0, 'ATTENDED', 0, 0,
-                         json_object('plan', 'gold', 'n', ?3), 0, ?4)",
-                (&id, &client, i as i64, &ticket),
-            )
-            .unwrap();
+            let metadata = format!(r#"{{"plan":"gold","n":{i}}}"#);
+            crate::store::insert_bare_contact(&tx, &id, &client, &metadata, Some(&ticket));
             tx.execute(
                 "INSERT INTO tickets (id, ai_contact_id, status, created_at, updated_at, metadata)
                  VALUES (?1, ?2, 'OPEN', 0, 0, json_object('priority', 'high'))",

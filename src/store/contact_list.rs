@@ -284,29 +284,18 @@ mod tests {
 
     #[test]
     fn a_rare_custom_field_value_is_read_from_its_index_a_common_one_is_not() {
-        let mut conn = crate::store::open_in_memory();
-        crate::store::migrations::apply(&mut conn, std::path::Path::new(":memory:")).unwrap();
+        let conn = crate::store::migrated_in_memory();
         let client = ClientId::new_random();
         conn.execute("INSERT INTO clients (id, name) VALUES (?1, 'A')", [&client])
             .unwrap();
-        let mut insert = conn
-            .prepare(
-                "INSERT INTO contacts (id, client_id, ai_customer_id, name, platform, created_at,
-                     last_message_at, chat_status, is_chat_read, blocked, metadata, updated_at)
-                 VALUES (?1, ?2, ?1, 'n', 'webchat', 0, 0, 'ATTENDED', 0, 0, ?3, 0)",
-            )
-            .unwrap();
         let rare = ContactId::new_random();
-        insert
-            .execute((&rare, &client, r#"{"plan":"gold","n":1.50}"#))
-            .unwrap();
+        let insert = |id: &ContactId, metadata| {
+            crate::store::insert_bare_contact(&conn, id, &client, metadata, None);
+        };
+        insert(&rare, r#"{"plan":"gold","n":1.50}"#);
         for _ in 0..RARE_MATCHES {
-            let metadata = r#"{"plan":"silver"}"#;
-            insert
-                .execute((ContactId::new_random(), &client, metadata))
-                .unwrap();
+            insert(&ContactId::new_random(), r#"{"plan":"silver"}"#);
         }
-        drop(insert);
         let field = |key: &str, value: &str| ContactListQuery {
             custom_field: Some(CustomField {
                 key: key.into(),

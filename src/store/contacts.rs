@@ -187,8 +187,7 @@ pub(super) mod tests {
 
     /// `EXPLAIN QUERY PLAN` of `sql`, one line per step.
     pub(in crate::store) fn plan(sql: &str, params: Vec<rusqlite::types::Value>) -> String {
-        let mut conn = crate::store::open_in_memory();
-        crate::store::migrations::apply(&mut conn, std::path::Path::new(":memory:")).unwrap();
+        let conn = crate::store::migrated_in_memory();
         let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
         let rows = stmt
             .query_map(rusqlite::params_from_iter(params), |r| {

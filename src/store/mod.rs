@@ -331,6 +331,35 @@ pub(crate) fn open_in_memory() -> Connection {
     conn
 }
 
+/// An in-memory database with every migration applied.
+#[cfg(test)]
+pub(crate) fn migrated_in_memory() -> Connection {
+    let mut conn = open_in_memory();
+    migrations::apply(&mut conn, Path::new(":memory:")).expect("migrations");
+    conn
+}
+
+/// Inserts a contact with only what the schema requires, `metadata` and an optional
+/// active ticket (whose row the caller writes; the reference is checked at commit).
+#[cfg(test)]
+pub(crate) fn insert_bare_contact(
+    conn: &Connection,
+    id: &crate::model::ContactId,
+    client: &crate::model::ClientId,
+    metadata: &str,
+    active_ticket: Option<&crate::model::ContactId>,
+) {
+    conn.prepare_cached(
+        "INSERT INTO contacts (id, client_id, ai_customer_id, name, platform, created_at,
+             last_message_at, chat_status, is_chat_read, blocked, metadata, updated_at,
+             active_ticket_v2_id)
+         VALUES (?1, ?2, ?1, 'n', 'webchat', 0, 0, 'ATTENDED', 0, 0, ?3, 0, ?4)",
+    )
+    .expect("insert")
+    .execute((id, client, metadata, active_ticket))
+    .expect("a bare contact");
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

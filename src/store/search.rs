@@ -266,8 +266,7 @@ mod tests {
 
     #[test]
     fn a_piece_longer_than_every_stored_value_never_reaches_the_index() {
-        let mut conn = crate::store::open_in_memory();
-        crate::store::migrations::apply(&mut conn, std::path::Path::new(":memory:")).unwrap();
+        let conn = crate::store::migrated_in_memory();
         // Only the search table matters here: no contacts behind its rows.
         conn.execute_batch(
             "PRAGMA foreign_keys = OFF;
