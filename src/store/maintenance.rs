@@ -245,22 +245,25 @@ fn integrity_findings(conn: &rusqlite::Connection) -> Result<Vec<String>> {
 /// b-tree read once, or only the schema's unless `whole`. Stops at the first table with
 /// findings.
 fn quick_check_by_table(conn: &rusqlite::Connection, whole: bool) -> Result<Vec<String>> {
-    let tables = conn
-        .prepare(
-            "SELECT name FROM sqlite_schema
-             WHERE type = 'table' AND sql NOT LIKE 'CREATE VIRTUAL TABLE%'
-             ORDER BY rootpage",
-        )
-        .and_then(|mut stmt| {
-            stmt.query_map([], |r| r.get::<_, String>(0))?
-                .collect::<rusqlite::Result<Vec<_>>>()
-        });
-    let tables = match tables {
-        Ok(tables) => tables,
-        Err(e) if is_damage(&e) => return Ok(vec![format!("the check stopped: {e}")]),
-        Err(e) => return Err(e.into()),
+    let tables = if whole {
+        let listed = conn
+            .prepare(
+                "SELECT name FROM sqlite_schema
+                 WHERE type = 'table' AND sql NOT LIKE 'CREATE VIRTUAL TABLE%'
+                 ORDER BY rootpage",
+            )
+            .and_then(|mut stmt| {
+                stmt.query_map([], |r| r.get::<_, String>(0))?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+            });
+        match listed {
+            Ok(tables) => tables,
+            Err(e) if is_damage(&e) => return Ok(vec![format!("the check stopped: {e}")]),
+            Err(e) => return Err(e.into()),
+        }
+    } else {
+        Vec::new()
     };
-    let tables = if whole { tables } else { Vec::new() };
     for table in std::iter::once("sqlite_schema".to_owned()).chain(tables) {
         let pragma = format!("PRAGMA quick_check('{}')", table.replace('\'', "''"));
         let findings = findings_of(conn, &pragma)?;
