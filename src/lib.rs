@@ -3,15 +3,17 @@
 //!
 //! The arrows go one way: `http` and `fixtures` use `store` and `model`; `store` uses
 //! `model`; `model` uses neither. `webhooks` (the sender) uses `store` and `model`.
-//! `background` is used by both for threads that yield to the API. `cli` wires them
-//! together.
+//! `background` is used by both for threads that yield to the API. `journal` and
+//! `faults` (SPEC 12) are in memory and use `model` only. `cli` wires them together.
 
 pub mod api_key;
 pub mod background;
 pub mod cli;
+pub mod faults;
 pub mod fixture_generator;
 pub mod fixtures;
 pub mod http;
+pub mod journal;
 pub mod model;
 pub mod store;
 pub mod webhooks;

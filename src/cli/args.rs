@@ -227,6 +227,21 @@ pub struct ServeArgs {
           value_parser = clap::value_parser!(u32).range(1..=3650))]
     pub webhook_retention_days: u32,
 
+    /// Requests the journal keeps (SPEC 12.1), all clients together; the oldest go first.
+    #[arg(long, env = "CONTACTD_JOURNAL_SIZE", value_name = "N", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub journal_size: u32,
+
+    /// Most memory the journal's entries take, in MiB, whatever their count.
+    #[arg(long, env = "CONTACTD_JOURNAL_MEMORY", value_name = "MIB", default_value_t = 64,
+          value_parser = clap::value_parser!(u32).range(1..=16_384))]
+    pub journal_memory: u32,
+
+    /// Keep no request journal: `/api/sandbox/requests` then answers an empty list.
+    #[arg(long, env = "CONTACTD_NO_JOURNAL", value_name = "BOOL", num_args = 0..=1,
+          default_value_t = false, default_missing_value = "true", value_parser = parse_bool)]
+    pub no_journal: bool,
+
     #[command(flatten)]
     pub fixture_limits: FixtureLimits,
 }

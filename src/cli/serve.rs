@@ -9,6 +9,7 @@ use anyhow::{Context, bail};
 use super::{ServeArgs, open, output};
 use crate::fixtures;
 use crate::http::{self, RequestLimits, ServerOptions};
+use crate::journal::JournalLimits;
 use crate::store::StoreOptions;
 use crate::webhooks;
 
@@ -81,7 +82,14 @@ pub(super) fn serve(db: PathBuf, args: ServeArgs) -> anyhow::Result<()> {
             body_timeout: Duration::from_secs(args.request_timeout),
         },
         console: args.console && !args.no_console,
+        journal: (!args.no_journal).then(|| JournalLimits {
+            entries: args.journal_size as usize,
+            bytes: args.journal_memory as usize * 1024 * 1024,
+        }),
     };
+    if options.journal.is_none() {
+        note("journal: off (--no-journal)".to_owned());
+    }
     store.check_pages_in_background();
     let delivery_metrics = webhooks::DeliveryMetrics::new()?;
     let sender = (args.webhooks && !args.no_webhooks).then(webhooks::Sender::new);

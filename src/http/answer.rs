@@ -5,7 +5,7 @@ use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse};
 use serde::Serialize;
 
-use super::error::ApiError;
+use super::error::{ApiError, mime_json};
 use crate::model::{InfoBody, body_tag};
 
 /// A 200 body as sent, with its tag.
@@ -65,6 +65,33 @@ pub fn with_type(
         .insert_header((header::ETAG, rendered.etag))
         .insert_header((header::CACHE_CONTROL, cache_control))
         .body(rendered.body)
+}
+
+/// `value` as a JSON body of the builder's status, without a tag: for answers to writes.
+pub fn plain_json(
+    mut builder: actix_web::HttpResponseBuilder,
+    value: &impl Serialize,
+) -> HttpResponse {
+    match serde_json::to_vec(value) {
+        Ok(body) => builder.content_type(mime_json()).body(body),
+        Err(e) => actix_web::ResponseError::error_response(&ApiError::Unexpected(e.into())),
+    }
+}
+
+/// `{"status":"ok","deleted":N}`: the answer of a route that empties a collection.
+#[derive(Serialize)]
+pub struct Cleared {
+    status: &'static str,
+    deleted: usize,
+}
+
+impl Cleared {
+    pub fn of(deleted: usize) -> Self {
+        Self {
+            status: "ok",
+            deleted,
+        }
+    }
 }
 
 fn etag_of(body: &[u8]) -> EntityTag {

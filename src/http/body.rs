@@ -50,3 +50,18 @@ fn is_json(req: &HttpRequest) -> bool {
         .and_then(|v| v.split(';').next())
         .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"))
 }
+
+/// The body's fields by name (`null` counts as absent when `null_is_absent`).
+pub fn fields<const N: usize>(
+    members: Members,
+    names: [&'static str; N],
+    null_is_absent: bool,
+) -> [Option<Box<RawValue>>; N] {
+    let mut found: [Option<Box<RawValue>>; N] = std::array::from_fn(|_| None);
+    for (key, value) in members.0 {
+        if let Some(at) = names.iter().position(|n| *n == key) {
+            found[at] = Some(value).filter(|v| !(null_is_absent && v.get() == "null"));
+        }
+    }
+    found
+}

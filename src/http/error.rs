@@ -22,6 +22,11 @@ pub enum ApiError {
     WebhookNotFound,
     #[error("Delivery not found")]
     DeliveryNotFound,
+    #[error("Fault not found")]
+    FaultNotFound,
+    /// A fault rule's answer (SPEC 12.2): its status, in the envelope.
+    #[error("Injected fault")]
+    InjectedFault(StatusCode),
     /// Bad query parameters or body fields: one string per problem, each starting with
     /// the parameter's name; the envelope's `message` is then a list.
     #[error("{}", .0.join("; "))]
@@ -88,6 +93,7 @@ impl ResponseError for ApiError {
             | Self::TicketNotFound
             | Self::WebhookNotFound
             | Self::DeliveryNotFound
+            | Self::FaultNotFound
             | Self::RouteNotFound { .. } => StatusCode::NOT_FOUND,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Busy => StatusCode::SERVICE_UNAVAILABLE,
@@ -98,6 +104,7 @@ impl ResponseError for ApiError {
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::InjectedFault(status) => *status,
         }
     }
 

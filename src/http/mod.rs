@@ -9,6 +9,8 @@ mod console;
 mod contact_metadata;
 mod contacts;
 mod error;
+mod faults;
+mod journal;
 mod limits;
 mod messages;
 mod metrics;
@@ -35,6 +37,8 @@ use actix_web::{
 pub use error::ApiError;
 pub use limits::RequestLimits;
 
+use crate::faults::Faults;
+use crate::journal::{Journal, JournalLimits};
 use crate::store::{Store, Writer};
 use crate::webhooks::DeliveryMetrics;
 use worker::WorkerContext;
@@ -54,7 +58,27 @@ pub struct ServerOptions {
     pub limits: RequestLimits,
     /// Serve the web console at `/`.
     pub console: bool,
+    /// The request journal's bounds; `None` keeps no journal.
+    pub journal: Option<JournalLimits>,
 }
+
+/// The routes the request journal keeps and fault rules may name (SPEC 12): every route
+/// under `/api/` but the sandbox's own. A test holds it to the OpenAPI document.
+pub const RECORDED_ROUTES: &[&str] = &[
+    contacts::INFO_ROUTE,
+    contacts::LIST_ROUTE,
+    contacts::SEARCH_ROUTE,
+    messages::ROUTE,
+    pipelines::ROUTE,
+    contact_metadata::ROUTE,
+    tickets::METADATA_ROUTE,
+    webhooks::TOPICS_ROUTE,
+    webhooks::COLLECTION_ROUTE,
+    webhooks::CALLS_ROUTE,
+    webhooks::RETRY_ROUTE,
+    webhooks::ITEM_ROUTE,
+    webhooks::RESTORE_ROUTE,
+];
 
 /// Registers every route of the app.
 fn configure(cfg: &mut web::ServiceConfig) {
@@ -87,6 +111,26 @@ fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::put().to(webhooks::update))
                 .route(web::delete().to(webhooks::delete))
                 .default_service(not_allowed("GET, HEAD, PUT, DELETE")),
+        )
+        .service(
+            web::resource(journal::ROUTE)
+                .route(web::get().to(journal::entries))
+                .route(web::head().to(journal::entries))
+                .route(web::delete().to(journal::clear))
+                .default_service(not_allowed("GET, HEAD, DELETE")),
+        )
+        .service(
+            web::resource(faults::COLLECTION_ROUTE)
+                .route(web::get().to(faults::list))
+                .route(web::head().to(faults::list))
+                .route(web::post().to(faults::create))
+                .route(web::delete().to(faults::clear))
+                .default_service(not_allowed("GET, HEAD, POST, DELETE")),
+        )
+        .service(
+            web::resource(faults::ITEM_ROUTE)
+                .route(web::delete().to(faults::delete))
+                .default_service(not_allowed("DELETE")),
         )
         .service(get_or_head("/healthz", ops::healthz))
         .service(get_or_head("/readyz", ops::readyz))
@@ -177,6 +221,10 @@ pub fn serve(
         query_threads(options.workers),
     )?);
     let console = options.console;
+    let journal = options
+        .journal
+        .map(|limits| web::Data::new(Journal::new(limits)));
+    let faults = web::Data::new(Faults::new());
     let connection_metrics = metrics.clone();
     let mut server = HttpServer::new(move || {
         // Called once per worker thread: each worker gets a context of its own.
@@ -188,6 +236,13 @@ pub fn serve(
             .app_data(writer.clone())
             .app_data(queries.clone())
             .app_data(delivery_metrics.clone())
+            .app_data(faults.clone())
+            .configure(|cfg| {
+                // Absent, not empty, when off: requests then pay nothing for it.
+                if let Some(journal) = &journal {
+                    cfg.app_data(journal.clone());
+                }
+            })
             .configure(configure)
             .configure(|cfg| {
                 if console {
@@ -222,4 +277,25 @@ pub fn serve(
     }
     let addrs = server.addrs();
     Ok((server.run(), addrs))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    #[test]
+    fn the_recorded_routes_are_the_documented_routes_under_api() {
+        let doc: serde_json::Value = serde_json::from_str(ops::OPENAPI).unwrap();
+        let documented: BTreeSet<&str> = doc["paths"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .filter(|path| journal::is_recorded(path))
+            .collect();
+        let recorded: BTreeSet<&str> = RECORDED_ROUTES.iter().copied().collect();
+        assert_eq!(documented, recorded);
+    }
 }

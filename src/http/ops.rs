@@ -51,7 +51,7 @@ pub async fn metrics(
 
 /// The OpenAPI 3.1 document of every public route. Kept as a file; `tests/api/openapi.rs`
 /// validates real answers of every status against it, so it cannot drift.
-const OPENAPI: &str = include_str!("openapi.json");
+pub(super) const OPENAPI: &str = include_str!("openapi.json");
 
 /// `GET /openapi.json`.
 pub async fn openapi() -> HttpResponse {

@@ -3,6 +3,7 @@
 
 use std::borrow::Cow;
 
+use crate::journal::JournalQuery;
 use crate::model::{
     ContactListQuery, ContactSearch, CustomField, DeliveryQuery, DeliveryStatus, EntityType,
     PipelineId, StageId, Timestamp, Topic, WebhookId, phone_digits,
@@ -196,6 +197,39 @@ pub fn delivery_query(params: &Params<'_>) -> Result<DeliveryQuery, Vec<String>>
         topic,
         limit: limit.map_or(100, |l| l as u32),
         offset: offset.map_or(0, |o| o as u64),
+    })
+}
+
+/// `GET /api/sandbox/requests` (SPEC 12.1).
+pub fn journal_query(params: &Params<'_>) -> Result<JournalQuery, Vec<String>> {
+    let mut p = Problems::default();
+    let route = p.read(params, "route", |v| {
+        if super::RECORDED_ROUTES.contains(&v) {
+            Ok(v.to_owned())
+        } else {
+            Err(one_of(super::RECORDED_ROUTES))
+        }
+    });
+    let method = p.read(params, "method", |v| {
+        let method = v.to_ascii_uppercase();
+        if ["GET", "HEAD", "POST", "PUT", "DELETE"].contains(&method.as_str()) {
+            Ok(method)
+        } else {
+            Err(one_of(&["GET", "HEAD", "POST", "PUT", "DELETE"]))
+        }
+    });
+    let status = p.read(params, "status", |v| integer(v, 100, 599));
+    let since = p.read(params, "since", timestamp);
+    let limit = p.read(params, "limit", |v| integer(v, 1, 1000));
+    if !p.0.is_empty() {
+        return Err(p.0);
+    }
+    Ok(JournalQuery {
+        route,
+        method,
+        status: status.map(|s| s as u16),
+        since,
+        limit: limit.map_or(100, |l| l as usize),
     })
 }
 

@@ -5,6 +5,7 @@ use std::time::Instant;
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{Error, web};
@@ -12,6 +13,8 @@ use tracing::Instrument;
 
 use super::connections::ConnectionWatch;
 use super::error::{ApiError, envelope_body, mime_json};
+use super::faults;
+use super::journal::{Capture, read_rest};
 use super::limits::RequestLimits;
 use super::metrics::{Metrics, UNMATCHED_ROUTE};
 
@@ -49,14 +52,25 @@ pub async fn request_context(
         .app_data::<web::Data<RequestLimits>>()
         .and_then(|limits| limits.check(&req).err());
 
+    let mut req = req;
+    let mut capture = None;
+    let mut fault = None;
     let mut res = match over_limit {
         // Too big to route: answered here, before any handler sees it.
         Some(error) => req.error_response(error).map_into_boxed_body(),
-        None => next
-            .call(req)
-            .instrument(span.clone())
-            .await?
-            .map_into_boxed_body(),
+        None => {
+            capture = Capture::begin(&mut req);
+            let injection = faults::apply(&req, capture.as_ref()).await;
+            fault = injection.map(|i| i.fault);
+            match injection.and_then(|i| i.status) {
+                Some(status) => injected(req, status, capture.is_some()).await,
+                None => next
+                    .call(req)
+                    .instrument(span.clone())
+                    .await?
+                    .map_into_boxed_body(),
+            }
+        }
     };
 
     let status = res.status();
@@ -91,7 +105,26 @@ pub async fn request_context(
     });
 
     res.headers_mut().insert(REQUEST_ID, id);
-    Ok(with_envelope(res))
+    let res = with_envelope(res);
+    Ok(match capture {
+        Some(capture) => capture.finish(res, elapsed, fault),
+        None => res,
+    })
+}
+
+/// A fault rule's answer in place of the handler's: nothing is read or written but the
+/// body, which the journal, when it keeps the request, shows as sent.
+async fn injected(
+    mut req: ServiceRequest,
+    status: u16,
+    journaled: bool,
+) -> ServiceResponse<BoxBody> {
+    if journaled && let Some(limits) = req.app_data::<web::Data<RequestLimits>>().cloned() {
+        read_rest(&mut req, limits.max_body_bytes, limits.body_timeout).await;
+    }
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    req.error_response(ApiError::InjectedFault(status))
+        .map_into_boxed_body()
 }
 
 /// Errors raised by the framework itself (a body too large, a bad header…) come with a

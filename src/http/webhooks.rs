@@ -3,9 +3,10 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::value::RawValue;
 
+use super::answer::plain_json;
 use super::auth::ApiKey;
-use super::body;
-use super::error::{ApiError, mime_json};
+use super::body::{self, fields};
+use super::error::ApiError;
 use super::limits::RequestLimits;
 use super::params::{self, Params, Problems};
 use super::worker::WorkerContext;
@@ -26,7 +27,7 @@ pub const RESTORE_ROUTE: &str = "/api/webhooks/{id}/restore";
 /// 200 with every topic; no key needed.
 pub async fn topics() -> HttpResponse {
     let names: Vec<&str> = Topic::ALL.iter().map(|t| t.as_str()).collect();
-    json(HttpResponse::Ok(), &names)
+    plain_json(HttpResponse::Ok(), &names)
 }
 
 /// 200 with every subscription of the key's client, deleted ones too, oldest first.
@@ -35,7 +36,7 @@ pub async fn list(key: ApiKey, worker: web::Data<WorkerContext>) -> Result<HttpR
         let client = key.client(s)?;
         Ok::<_, ApiError>(s.reader().webhooks(&client)?)
     })?;
-    Ok(json(HttpResponse::Ok(), &webhooks))
+    Ok(plain_json(HttpResponse::Ok(), &webhooks))
 }
 
 /// 200 with one subscription (a deleted one too); 400 for a bad id, 404 for an unknown
@@ -51,7 +52,7 @@ pub async fn get(
         Ok::<_, ApiError>(s.reader().webhook(&client, &id)?)
     })?;
     let webhook = webhook.ok_or(ApiError::WebhookNotFound)?;
-    Ok(json(HttpResponse::Ok(), &webhook))
+    Ok(plain_json(HttpResponse::Ok(), &webhook))
 }
 
 /// 201 `{"status":"created","id"}`; 400 naming every bad field, or the limit of live
@@ -68,7 +69,7 @@ pub async fn create(
     let members = body::json_object(&req, payload, &limits).await?;
     let new = read_new(members).map_err(ApiError::Validation)?;
     let webhook = written(writer.create_webhook(client, new).await?, None)?;
-    Ok(json(
+    Ok(plain_json(
         HttpResponse::Created(),
         &WebhookStatus {
             status: "created",
@@ -96,7 +97,7 @@ pub async fn update(
         writer.update_webhook(client, id, change).await?,
         Some(&metrics),
     )?;
-    Ok(json(HttpResponse::Ok(), &webhook))
+    Ok(plain_json(HttpResponse::Ok(), &webhook))
 }
 
 /// 200 `{"status":"deleted","id"}`, again on a deleted one; pending deliveries are
@@ -111,7 +112,7 @@ pub async fn delete(
     let client = worker.read(|s| key.client(s))?;
     let id = path_id(&req, WebhookId::parse)?;
     let webhook = written(writer.delete_webhook(client, id).await?, Some(&metrics))?;
-    Ok(json(
+    Ok(plain_json(
         HttpResponse::Ok(),
         &WebhookStatus {
             status: "deleted",
@@ -130,7 +131,7 @@ pub async fn restore(
     let client = worker.read(|s| key.client(s))?;
     let id = path_id(&req, WebhookId::parse)?;
     let webhook = written(writer.restore_webhook(client, id).await?, None)?;
-    Ok(json(HttpResponse::Ok(), &webhook))
+    Ok(plain_json(HttpResponse::Ok(), &webhook))
 }
 
 /// 200 with one page of the delivery log, newest first; 400 naming every bad parameter.
@@ -145,7 +146,7 @@ pub async fn calls(
             .map_err(ApiError::Validation)?;
         Ok::<_, ApiError>(s.reader().deliveries(&client, &query)?)
     })?;
-    Ok(json(HttpResponse::Ok(), &deliveries))
+    Ok(plain_json(HttpResponse::Ok(), &deliveries))
 }
 
 /// 200 with the delivery, queued for an attempt now; 404 `Delivery not found`, or
@@ -159,7 +160,7 @@ pub async fn retry(
     let client = worker.read(|s| key.client(s))?;
     let id = path_id(&req, DeliveryId::parse)?;
     match writer.retry_delivery(client, id).await? {
-        RetryWrite::Queued(delivery) => Ok(json(HttpResponse::Ok(), &delivery)),
+        RetryWrite::Queued(delivery) => Ok(plain_json(HttpResponse::Ok(), &delivery)),
         RetryWrite::DeliveryNotFound => Err(ApiError::DeliveryNotFound),
         RetryWrite::WebhookNotFound => Err(ApiError::WebhookNotFound),
     }
@@ -193,31 +194,6 @@ fn written(write: WebhookWrite, metrics: Option<&DeliveryMetrics>) -> Result<Web
              delete one first"
         )])),
     }
-}
-
-fn json(
-    mut builder: actix_web::HttpResponseBuilder,
-    value: &impl serde::Serialize,
-) -> HttpResponse {
-    match serde_json::to_vec(value) {
-        Ok(body) => builder.content_type(mime_json()).body(body),
-        Err(e) => actix_web::ResponseError::error_response(&ApiError::Unexpected(e.into())),
-    }
-}
-
-/// The body's fields by name (`null` counts as absent when `null_is_absent`).
-fn fields<const N: usize>(
-    members: Members,
-    names: [&'static str; N],
-    null_is_absent: bool,
-) -> [Option<Box<RawValue>>; N] {
-    let mut found: [Option<Box<RawValue>>; N] = std::array::from_fn(|_| None);
-    for (key, value) in members.0 {
-        if let Some(at) = names.iter().position(|n| *n == key) {
-            found[at] = Some(value).filter(|v| !(null_is_absent && v.get() == "null"));
-        }
-    }
-    found
 }
 
 fn string(name: &str, value: &RawValue) -> Result<String, String> {

@@ -12,8 +12,7 @@ use std::num::NonZeroUsize;
 use lru::LruCache;
 
 use crate::api_key::KeyHash;
-use crate::model::ClientId;
-use crate::store::{Reader, Store, StoreError};
+use crate::store::{KeyOwner, Reader, Store, StoreError};
 
 /// Keys seen recently, live or not (an unknown key is cached as such too).
 const KEY_CACHE_ENTRIES: NonZeroUsize = NonZeroUsize::new(1024).unwrap();
@@ -21,7 +20,7 @@ const KEY_CACHE_ENTRIES: NonZeroUsize = NonZeroUsize::new(1024).unwrap();
 pub struct WorkerContext {
     store: Store,
     reader: RefCell<Option<Reader>>,
-    keys: RefCell<LruCache<KeyHash, Option<ClientId>>>,
+    keys: RefCell<LruCache<KeyHash, Option<KeyOwner>>>,
 }
 
 impl WorkerContext {
@@ -74,13 +73,13 @@ impl Snapshot<'_> {
         self.reader
     }
 
-    /// The client of a live key.
-    pub fn client_for_key(&self, hash: &KeyHash) -> Result<Option<ClientId>, StoreError> {
-        if let Some(client) = self.worker.keys.borrow_mut().get(hash) {
-            return Ok(*client);
+    /// The owner of a live key.
+    pub fn owner_of_key(&self, hash: &KeyHash) -> Result<Option<KeyOwner>, StoreError> {
+        if let Some(owner) = self.worker.keys.borrow_mut().get(hash) {
+            return Ok(*owner);
         }
-        let client = self.reader.client_for_key(hash)?;
-        self.worker.keys.borrow_mut().put(*hash, client);
-        Ok(client)
+        let owner = self.reader.owner_of_key(hash)?;
+        self.worker.keys.borrow_mut().put(*hash, owner);
+        Ok(owner)
     }
 }

@@ -130,6 +130,10 @@ uuid_id!(
     /// The id of a stage of a pipeline, where a ticket stands.
     StageId
 );
+uuid_id!(
+    /// The id of a fault rule of the sandbox (SPEC 12.2).
+    FaultId
+);
 
 /// Declares a closed set of wire strings, with parsing that names the whole set on error.
 macro_rules! wire_enum {

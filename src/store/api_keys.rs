@@ -24,12 +24,26 @@ pub enum Revocation {
     NoSuchKey,
 }
 
-/// The client a live (not revoked) key belongs to.
-pub(super) fn client_for_key(conn: &Connection, hash: &KeyHash) -> Result<Option<ClientId>> {
+/// Who a live key speaks for: its client, and the key's own id (the request journal
+/// names the key by it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyOwner {
+    pub client: ClientId,
+    pub key: ApiKeyId,
+}
+
+/// The owner of a live (not revoked) key.
+pub(super) fn owner_of_key(conn: &Connection, hash: &KeyHash) -> Result<Option<KeyOwner>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT client_id FROM api_keys WHERE key_hash = ?1 AND revoked_at IS NULL",
+        "SELECT client_id, id FROM api_keys WHERE key_hash = ?1 AND revoked_at IS NULL",
     )?;
-    Ok(stmt.query_row([hash], |r| r.get(0)).optional()?)
+    let owner = |r: &Row<'_>| {
+        Ok(KeyOwner {
+            client: r.get(0)?,
+            key: r.get(1)?,
+        })
+    };
+    Ok(stmt.query_row([hash], owner).optional()?)
 }
 
 /// Whether a client is stored; fixture loads ask it inside their transaction.

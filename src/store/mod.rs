@@ -28,7 +28,7 @@ use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 
 use crate::model::{ContactId, InfoBody};
 
-pub use api_keys::{ApiKeyRecord, Revocation};
+pub use api_keys::{ApiKeyRecord, KeyOwner, Revocation};
 pub use fixture_writes::FixtureWriter;
 pub use maintenance::{Counts, Health, Readiness, damage_found};
 pub use outbox::{Attempt, Claimed, Outcome, RetryWrite, Step};

@@ -61,9 +61,9 @@ impl Reader {
         Ok(())
     }
 
-    /// The client a live (not revoked) key belongs to.
-    pub fn client_for_key(&self, hash: &KeyHash) -> Result<Option<ClientId>> {
-        api_keys::client_for_key(&self.conn, hash)
+    /// The owner of a live (not revoked) key.
+    pub fn owner_of_key(&self, hash: &KeyHash) -> Result<Option<api_keys::KeyOwner>> {
+        api_keys::owner_of_key(&self.conn, hash)
     }
 
     /// The `/info` answer for `client`'s contact `id`, as the read model keeps it; `None`

@@ -1,0 +1,251 @@
+//! The request journal's HTTP side (SPEC 12.1): what a request sent and got back is
+//! captured around the handler, and `/api/sandbox/requests` answers it.
+//!
+//! Capturing costs a request almost nothing until its key is known to be valid: the
+//! body is copied as it streams past the handler (up to 64 KiB), and everything else
+//! (headers, the answer's first 4 KiB) is copied only for a request the journal keeps.
+
+use std::cell::RefCell;
+use std::io::Write as _;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::error::PayloadError;
+use actix_web::http::Method;
+use actix_web::http::header::{self, HeaderMap};
+use actix_web::web::Bytes;
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
+use futures_core::Stream;
+
+use super::answer::{self, Rendered};
+use super::auth::{self, ApiKey, KeyCheck, KeyCheckSlot};
+use super::error::ApiError;
+use super::params::{self, Params};
+use super::worker::WorkerContext;
+use crate::journal::{Entry, EntryView, Journal, REQUEST_BODY_BYTES, RESPONSE_BODY_BYTES, prefix};
+use crate::model::{FaultId, Timestamp};
+
+pub const ROUTE: &str = "/api/sandbox/requests";
+
+/// Whether a request to `path` is kept and may be faulted: every route under `/api/`
+/// but the sandbox's own.
+pub fn is_recorded(path: &str) -> bool {
+    path.starts_with("/api/") && !(path.starts_with("/api/sandbox/") || path == "/api/sandbox")
+}
+
+/// One request on its way through the handler, for the journal.
+pub struct Capture {
+    journal: web::Data<Journal>,
+    time: Timestamp,
+    check: KeyCheckSlot,
+    body: Option<Rc<RefCell<Vec<u8>>>>,
+}
+
+impl Capture {
+    /// Starts capturing `req` when the journal is on and keeps requests to its path.
+    pub fn begin(req: &mut ServiceRequest) -> Option<Self> {
+        let journal = req.app_data::<web::Data<Journal>>()?.clone();
+        if !is_recorded(req.path()) {
+            return None;
+        }
+        let check = KeyCheckSlot::new();
+        req.extensions_mut().insert(check.clone());
+        let body = has_body(req.headers()).then(|| {
+            let kept = Rc::new(RefCell::new(Vec::new()));
+            let inner = req.take_payload();
+            req.set_payload(Payload::Stream {
+                payload: Box::pin(Tee {
+                    inner,
+                    kept: kept.clone(),
+                }),
+            });
+            kept
+        });
+        Some(Self {
+            journal,
+            time: Timestamp::now(),
+            check,
+            body,
+        })
+    }
+
+    /// The slot the handler's key check is noted in (faults note their own lookup).
+    pub fn key_check(&self) -> &KeyCheckSlot {
+        &self.check
+    }
+
+    /// Keeps the request and its answer when its key is valid; the answer goes on as it
+    /// was.
+    pub fn finish(
+        self,
+        res: ServiceResponse<BoxBody>,
+        latency: Duration,
+        fault: Option<FaultId>,
+    ) -> ServiceResponse<BoxBody> {
+        let owner = match self.check.get() {
+            KeyCheck::Valid(owner) => owner,
+            KeyCheck::Refused => return res,
+            // Answered before any handler looked at the key: look now.
+            KeyCheck::NotChecked => match auth::owner_of_request(res.request()) {
+                Some(owner) => owner,
+                None => return res,
+            },
+        };
+        let (req, response) = res.into_parts();
+        let (response, body) = response.into_parts();
+        let (body, response_body) = match body.try_into_bytes() {
+            Ok(bytes) => {
+                let kept = if req.method() == Method::HEAD {
+                    Box::default()
+                } else {
+                    prefix(&bytes, RESPONSE_BODY_BYTES)
+                };
+                (BoxBody::new(bytes), kept)
+            }
+            // A streamed answer (none of the API's are) is not held back to be copied.
+            Err(body) => (body, Box::default()),
+        };
+        let request_body = self
+            .body
+            .map(|kept| kept.take().into_boxed_slice())
+            .filter(|b| !b.is_empty());
+        let status = response.status().as_u16();
+        let entry = Entry {
+            client: owner.client,
+            key: owner.key,
+            time: self.time,
+            method: req.method().as_str().into(),
+            path: req
+                .uri()
+                .path_and_query()
+                .map_or_else(|| req.path(), |p| p.as_str())
+                .into(),
+            route: req.match_pattern().map(String::into_boxed_str),
+            status,
+            // As the request's log line has it: to the microsecond.
+            latency_ms: (latency.as_secs_f64() * 1_000_000.0).round() / 1000.0,
+            request_id: response
+                .headers()
+                .get(super::request_context::REQUEST_ID)
+                .map_or("", |v| v.to_str().unwrap_or_default())
+                .into(),
+            request_headers: headers_json(req.headers()),
+            request_body,
+            response_body,
+            fault,
+        };
+        self.journal.record(entry);
+        ServiceResponse::new(req, response.set_body(body))
+    }
+}
+
+/// Whether the request says a body follows.
+fn has_body(headers: &HeaderMap) -> bool {
+    headers.contains_key(header::TRANSFER_ENCODING)
+        || headers
+            .get(header::CONTENT_LENGTH)
+            .is_some_and(|v| v.as_bytes() != b"0")
+}
+
+/// The request's headers as a JSON object, names in order, a repeated header's values
+/// joined with `, `; never `x-api-key`.
+fn headers_json(headers: &HeaderMap) -> Box<str> {
+    let mut names: Vec<&str> = headers
+        .keys()
+        .map(|n| n.as_str())
+        .filter(|n| *n != "x-api-key")
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    let mut out = Vec::with_capacity(64 * names.len() + 2);
+    out.push(b'{');
+    for (i, name) in names.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        let values: Vec<_> = headers
+            .get_all(*name)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()))
+            .collect();
+        // Writing to a Vec cannot fail, and a string always serializes.
+        let _ = serde_json::to_writer(&mut out, name);
+        out.push(b':');
+        let _ = serde_json::to_writer(&mut out, &values.join(", "));
+    }
+    let _ = out.write_all(b"}");
+    String::from_utf8(out)
+        .unwrap_or_else(|_| "{}".to_owned())
+        .into_boxed_str()
+}
+
+/// The request's body on its way to the handler, its first bytes copied as they pass.
+struct Tee {
+    inner: Payload,
+    kept: Rc<RefCell<Vec<u8>>>,
+}
+
+impl Stream for Tee {
+    type Item = Result<Bytes, PayloadError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let polled = Pin::new(&mut self.inner).poll_next(cx);
+        if let Poll::Ready(Some(Ok(chunk))) = &polled {
+            let mut kept = self.kept.borrow_mut();
+            let room = REQUEST_BODY_BYTES.saturating_sub(kept.len());
+            kept.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        }
+        polled
+    }
+}
+
+/// Reads what is left of a request's body and drops it, so the journal sees the body of
+/// a request answered without its handler (an injected fault); bounded in bytes and time.
+pub async fn read_rest(req: &mut ServiceRequest, max_bytes: u64, timeout: Duration) {
+    let mut payload = req.take_payload();
+    let read = async {
+        let mut seen = 0u64;
+        while let Some(Ok(chunk)) =
+            std::future::poll_fn(|cx| Pin::new(&mut payload).poll_next(cx)).await
+        {
+            seen += chunk.len() as u64;
+            if seen > max_bytes {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(timeout, read).await;
+}
+
+/// 200 with the key's client's entries, newest first; 400 naming every bad parameter.
+/// A server started with `--no-journal` keeps none.
+pub async fn entries(
+    req: HttpRequest,
+    key: ApiKey,
+    worker: web::Data<WorkerContext>,
+    journal: Option<web::Data<Journal>>,
+) -> Result<HttpResponse, ApiError> {
+    let client = worker.read(|s| key.client(s))?;
+    let query =
+        params::journal_query(&Params::parse(req.query_string())).map_err(ApiError::Validation)?;
+    let stored = journal.map_or_else(Vec::new, |j| j.entries(&client, &query));
+    let views: Vec<EntryView<'_>> = stored.iter().map(|s| EntryView::from(&**s)).collect();
+    Ok(answer::json(&req, Rendered::of(&views)?))
+}
+
+/// 200 `{"status":"ok","deleted":N}`: the key's client's entries are gone.
+pub async fn clear(
+    key: ApiKey,
+    worker: web::Data<WorkerContext>,
+    journal: Option<web::Data<Journal>>,
+) -> Result<HttpResponse, ApiError> {
+    let client = worker.read(|s| key.client(s))?;
+    let deleted = journal.map_or(0, |j| j.clear(&client));
+    Ok(answer::plain_json(
+        HttpResponse::Ok(),
+        &answer::Cleared::of(deleted),
+    ))
+}
