@@ -18,6 +18,9 @@ const ITEM: &str = "/api/webhooks/{id}";
 const RESTORE: &str = "/api/webhooks/{id}/restore";
 const CALLS: &str = "/api/webhooks/calls";
 const RETRY: &str = "/api/webhooks/calls/{id}/retry";
+const JOURNAL: &str = "/api/sandbox/requests";
+const FAULTS: &str = "/api/sandbox/faults";
+const FAULT: &str = "/api/sandbox/faults/{id}";
 
 struct Spec {
     doc: Value,
@@ -401,6 +404,102 @@ fn every_status_of_the_webhook_routes_validates_against_the_document() {
 }
 
 #[test]
+fn every_status_of_the_sandbox_routes_validates_against_the_document() {
+    let (_ws, server) = server_with_tenants();
+    let spec = Spec::fetch(&server);
+    let json = "application/json";
+    let rule = r#"{"route":"/api/public/pipeline","status":503,"times":1}"#;
+    let created = server.post(FAULTS, Some(KEY_A), Some(json), rule);
+    let id = created.json()["id"].as_str().unwrap().to_owned();
+    let injected = server.get("/api/public/pipeline", Some(KEY_A), &[]);
+    let update = UPDATE_METADATA.replace("{aiContactId}", FULL_CONTACT);
+    let written = server.post(&update, Some(KEY_A), Some(json), r#"{"a":"é"}"#);
+    assert_eq!(written.status, 201, "{}", written.body);
+    let journal = server.get(JOURNAL, Some(KEY_A), &[]);
+    let etag = journal.header("etag").unwrap().to_owned();
+    let second = server.post(FAULTS, Some(KEY_A), Some(json), r#"{"delay_ms":1}"#);
+    let second_id = second.json()["id"].as_str().unwrap().to_owned();
+    let cases = [
+        (FAULTS, "post", created, 201),
+        (FAULTS, "post", second, 201),
+        (
+            FAULTS,
+            "post",
+            server.post(FAULTS, Some(KEY_A), Some(json), r#"{"status":"500"}"#),
+            400,
+        ),
+        (
+            FAULTS,
+            "post",
+            server.post(FAULTS, Some(KEY_A), Some("text/plain"), rule),
+            415,
+        ),
+        (
+            FAULTS,
+            "post",
+            server.post(FAULTS, None, Some(json), rule),
+            401,
+        ),
+        (FAULTS, "get", server.get(FAULTS, Some(KEY_A), &[]), 200),
+        (
+            FAULTS,
+            "get",
+            server.request("PATCH", FAULTS, Some(KEY_A), &[]),
+            405,
+        ),
+        (JOURNAL, "get", journal, 200),
+        (
+            JOURNAL,
+            "get",
+            server.get(JOURNAL, Some(KEY_A), &[("if-none-match", &etag)]),
+            304,
+        ),
+        (
+            JOURNAL,
+            "get",
+            server.get(&format!("{JOURNAL}?limit=0"), Some(KEY_A), &[]),
+            400,
+        ),
+        (JOURNAL, "get", server.get(JOURNAL, None, &[]), 401),
+        (
+            FAULT,
+            "delete",
+            server.send_json("DELETE", &format!("{FAULTS}/{second_id}"), KEY_A, ""),
+            200,
+        ),
+        (
+            FAULT,
+            "delete",
+            server.send_json("DELETE", &format!("{FAULTS}/{id}"), KEY_A, ""),
+            404,
+        ),
+        (
+            FAULT,
+            "delete",
+            server.send_json("DELETE", &format!("{FAULTS}/x"), KEY_A, ""),
+            400,
+        ),
+        (
+            FAULTS,
+            "delete",
+            server.send_json("DELETE", FAULTS, KEY_A, ""),
+            200,
+        ),
+        (
+            JOURNAL,
+            "delete",
+            server.send_json("DELETE", JOURNAL, KEY_A, ""),
+            200,
+        ),
+    ];
+    assert_eq!(injected.status, 503, "{}", injected.body);
+    for (path, method, reply, status) in &cases {
+        assert_eq!(reply.status, *status, "{method} {path}: {}", reply.body);
+        spec.check_method(path, method, reply);
+    }
+}
+
+#[test]
 fn the_document_lists_exactly_the_routes_the_server_answers() {
     let ws = Workspace::new();
     let server = ws.serve(&["--no-demo"]);
@@ -424,6 +523,9 @@ fn the_document_lists_exactly_the_routes_the_server_answers() {
             "/api/public/contacts/search",
             "/api/public/pipeline",
             "/api/public/ticket/metadata",
+            "/api/sandbox/faults",
+            "/api/sandbox/faults/{id}",
+            "/api/sandbox/requests",
             "/api/webhooks",
             "/api/webhooks/calls",
             "/api/webhooks/calls/{id}/retry",
