@@ -9,6 +9,7 @@ use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
 };
 
+use crate::journal::Journal;
 use crate::store::{Store, StoreError};
 use crate::webhooks::DeliveryMetrics;
 
@@ -47,6 +48,8 @@ pub struct Metrics {
     contacts: IntGauge,
     live_keys: IntGauge,
     pending_deliveries: IntGauge,
+    journal_entries: IntGauge,
+    journal_bytes: IntGauge,
 }
 
 impl Metrics {
@@ -81,6 +84,16 @@ impl Metrics {
             "webhook_pending",
             "Webhook deliveries waiting for an attempt or a retry",
         )?;
+        let journal_entries = IntGauge::new(
+            "journal_entries",
+            "Requests the request journal holds, all clients together",
+        )?;
+        let journal_bytes = IntGauge::new(
+            "journal_bytes",
+            "Memory the request journal's entries take, in bytes",
+        )?;
+        registry.register(Box::new(journal_entries.clone()))?;
+        registry.register(Box::new(journal_bytes.clone()))?;
         registry.register(Box::new(pending_deliveries.clone()))?;
         registry.register(Box::new(deliveries.deliveries.clone()))?;
         registry.register(Box::new(deliveries.attempt_duration.clone()))?;
@@ -99,6 +112,8 @@ impl Metrics {
             contacts,
             live_keys,
             pending_deliveries,
+            journal_entries,
+            journal_bytes,
         })
     }
 
@@ -113,8 +128,12 @@ impl Metrics {
             .observe(seconds);
     }
 
-    /// Reads the gauges from the database (a blocking call) and renders everything.
-    pub fn render(&self, store: &Store) -> Result<String, StoreError> {
+    /// Reads the gauges from the database (a blocking call) and the journal, and renders
+    /// everything.
+    pub fn render(&self, store: &Store, journal: Option<&Journal>) -> Result<String, StoreError> {
+        let (entries, bytes) = journal.map_or((0, 0), Journal::held);
+        self.journal_entries.set(entries as i64);
+        self.journal_bytes.set(bytes as i64);
         let pool = store.pool_state();
         self.pool_connections.set(i64::from(pool.connections));
         self.pool_idle.set(i64::from(pool.idle_connections));

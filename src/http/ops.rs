@@ -6,6 +6,7 @@ use actix_web::{HttpResponse, web};
 use super::error::{ApiError, envelope};
 use super::metrics::Metrics;
 use super::worker::WorkerContext;
+use crate::journal::Journal;
 use crate::store::Readiness;
 
 /// `GET /healthz`: 200 while the process runs. Touches no database, so it is also the
@@ -41,9 +42,11 @@ pub async fn readyz(worker: web::Data<WorkerContext>) -> Result<HttpResponse, Ap
 pub async fn metrics(
     worker: web::Data<WorkerContext>,
     metrics: web::Data<Metrics>,
+    journal: Option<web::Data<Journal>>,
 ) -> Result<HttpResponse, ApiError> {
     let store = worker.store().clone();
-    let text = web::block(move || metrics.render(&store)).await??;
+    let text =
+        web::block(move || metrics.render(&store, journal.as_ref().map(|j| j.get_ref()))).await??;
     Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .body(text))

@@ -1,0 +1,92 @@
+#!/usr/bin/env python3
+"""Request-journal benchmark (issue 19); run it through bench/journal.sh, which builds
+and installs wrk.
+
+On the benchmark's generated set of BENCH_JOURNAL_CONTACTS contacts (default 1,000,000,
+the file and database bench/run.sh makes, reused when present with BENCH_REUSE=1), two
+servers over the same file, one at a time, each driven by wrk on /info for random known
+contacts (200s, about 4 KiB each, every one a journal entry): the default server (journal
+on, 10,000 entries) and one started with --no-journal. The servers alternate for
+BENCH_JOURNAL_ROUNDS rounds (default 3) of BENCH_SECONDS (default 10) at 16 connections,
+so a drift of the machine hits both alike; the table gives each round's ratio.
+
+It also reports the servers' RssAnon after the runs: the journal's is full by then
+(10,000 entries of /info answers), the other's holds none.
+"""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench  # noqa: E402  (the shared harness: generate, load, wrk, lua files)
+
+CONTACTS = int(os.environ.get("BENCH_JOURNAL_CONTACTS", "1000000"))
+ROUNDS = int(os.environ.get("BENCH_JOURNAL_ROUNDS", "3"))
+CONNECTIONS = 16
+
+
+def serve(db, *flags):
+    proc = subprocess.Popen([bench.BIN, "--db", db, "serve", "--bind", "127.0.0.1:0", "--no-demo", *flags],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    base = bench.wait_listening(proc)
+    bench.wait_page_check(proc)
+    threading.Thread(target=lambda: [None for _ in proc.stdout], daemon=True).start()
+    return proc, base
+
+
+def journal_held(base, key):
+    import urllib.request
+    req = urllib.request.Request(base + "/api/sandbox/requests?limit=1000", headers={"x-api-key": key})
+    with urllib.request.urlopen(req) as r:
+        return len(json.loads(r.read()))
+
+
+def main():
+    if not shutil.which("wrk"):
+        sys.exit("bench: wrk is not installed (bench/journal.sh installs it)")
+    bench.WORK.mkdir(parents=True, exist_ok=True)
+    fixture, keys = bench.generate(CONTACTS)
+    db, _ = bench.load(CONTACTS, fixture)
+    found = bench.lua_file(f"found-{CONTACTS}", bench.targets(db, keys, known=True))
+
+    servers = {"journal": serve(db), "no journal": serve(db, "--no-journal")}
+    rounds = []
+    try:
+        # A warm-up each: the first pass over a cold page cache is not the journal's cost.
+        for proc, base in servers.values():
+            bench.wrk(base, found, CONNECTIONS)
+        for _ in range(ROUNDS):
+            r = {}
+            for name, (proc, base) in servers.items():
+                r[name] = bench.wrk(base, found, CONNECTIONS, server_pid=proc.pid)
+            rounds.append(r)
+        rss = {name: bench.rss_anon_mb(proc.pid) for name, (proc, _) in servers.items()}
+        key = sorted(keys.values())[0]
+        held = journal_held(servers["journal"][1], key)
+    finally:
+        for proc, _ in servers.values():
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=60)
+    (bench.WORK / "journal.json").write_text(json.dumps({"rounds": rounds, "rss_mb": rss}, indent=2))
+
+    print(f"machine: {os.cpu_count()} cores; {CONTACTS:,} contacts; /info 200 at c{CONNECTIONS}, "
+          f"{bench.SECONDS} s a run; wrk on the same cores")
+    print("\n| round | req/s, journal on | req/s, --no-journal | ratio | p99 ms on / off | server µs/req on / off |")
+    print("|---:|---:|---:|---:|---|---|")
+    for i, r in enumerate(rounds, start=1):
+        on, off = r["journal"], r["no journal"]
+        print(f"| {i} | {on['rps']:,.0f} | {off['rps']:,.0f} | {on['rps'] / off['rps']:.3f} | "
+              f"{on['p99_ms']:.2f} / {off['p99_ms']:.2f} | {on['server_us']:.1f} / {off['server_us']:.1f} |")
+    total = sum(r["journal"]["rps"] for r in rounds) / sum(r["no journal"]["rps"] for r in rounds)
+    print(f"\nAll rounds: {total:.3f}. RssAnon after the runs: journal on {rss['journal']:.1f} MiB "
+          f"(full: 10,000 entries, {held} of them the first client's), --no-journal {rss['no journal']:.1f} MiB.")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# The request-journal benchmark (issue 19): builds the release binary, installs wrk if
+# needed and prints the table kept in BENCHMARKS.md ("Request journal"). About 12 minutes
+# at 1M contacts on 2 cores, most of it making the data set (BENCH_REUSE=1 keeps it).
+#
+#   bench/journal.sh
+#   BENCH_JOURNAL_CONTACTS=10000 BENCH_SECONDS=3 bench/journal.sh   # a quick run
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v wrk >/dev/null; then
+    echo "bench: installing wrk (Debian package)" >&2
+    if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq wrk >/dev/null
+    else sudo apt-get update -qq && sudo apt-get install -y -qq wrk >/dev/null; fi
+fi
+
+cargo build --release --quiet
+exec python3 bench/journal.py "$@"
