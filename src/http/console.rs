@@ -50,7 +50,13 @@ static WEBHOOKS_SCRIPT: Asset = asset!(
     "text/javascript; charset=utf-8"
 );
 
-/// Registers `/`, `/console.css`, `/console.js` and `/webhooks.js`.
+static REQUESTS_SCRIPT: Asset = asset!(
+    "/requests.js",
+    "console/requests.js",
+    "text/javascript; charset=utf-8"
+);
+
+/// Registers `/`, `/console.css`, `/console.js`, `/webhooks.js` and `/requests.js`.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(get_or_head(PAGE.path, |req: HttpRequest| async move {
         serve(&req, &PAGE)
@@ -64,6 +70,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .service(get_or_head(
         WEBHOOKS_SCRIPT.path,
         |req: HttpRequest| async move { serve(&req, &WEBHOOKS_SCRIPT) },
+    ))
+    .service(get_or_head(
+        REQUESTS_SCRIPT.path,
+        |req: HttpRequest| async move { serve(&req, &REQUESTS_SCRIPT) },
     ));
 }
 

@@ -33,6 +33,7 @@ fn the_console_is_served_compiled_in_with_a_strict_policy() {
         ("/", "text/html; charset=utf-8"),
         ("/console.js", "text/javascript; charset=utf-8"),
         ("/webhooks.js", "text/javascript; charset=utf-8"),
+        ("/requests.js", "text/javascript; charset=utf-8"),
         ("/console.css", "text/css; charset=utf-8"),
     ] {
         let reply = server.get(path, None, &[]);
@@ -726,6 +727,117 @@ async fn use_the_webhooks_view(b: &Browser, server: TestServer) {
         .await;
     b.assert_fits_a_phone().await;
     b.shot("webhooks-3-360px.png").await;
+}
+
+#[test]
+#[ignore = "needs chromium and chromium-driver"]
+fn the_requests_view_in_a_real_browser() {
+    let ws = Workspace::new();
+    in_a_browser(ws.serve(&[]), use_the_requests_view);
+}
+
+async fn use_the_requests_view(b: &Browser, server: TestServer) {
+    let info_route = "/api/public/contact/{aiContactId}/info";
+    b.client
+        .goto(&format!("{}/", server.base_url))
+        .await
+        .unwrap();
+    b.type_into("#key", DEMO_KEY).await;
+    b.click("#key-form button[type=submit]").await;
+    b.text_until("#list-status", |t| t.contains("page 1")).await;
+    b.click("#to-requests").await;
+    b.text_until("#faults-line", |t| t.starts_with("No fault rules"))
+        .await;
+    // The console's own list request is the client's, kept like any other.
+    b.text_until("#journal", |t| t.contains("/api/public/contacts?"))
+        .await;
+
+    // A write from elsewhere shows up without a reload, its body as sent.
+    let path = format!("{CONTACT_ROUTE}/{SOREN}/update-metadata");
+    let written = server.post_json(&path, DEMO_KEY, r#"{"plan":"journal-test"}"#);
+    assert_eq!(written.status, 201, "{}", written.body);
+    let first = "#journal .entry:first-child";
+    let text = b.text_until(first, |t| t.contains(&path)).await;
+    assert!(text.starts_with("201 POST"), "{text}");
+    b.click(&format!("{first} summary")).await;
+    let sent: Value =
+        serde_json::from_str(&b.text(&format!("{first} pre.request-body")).await).unwrap();
+    assert_eq!(sent, json!({"plan": "journal-test"}));
+    let answered = b.text(&format!("{first} pre.response-body")).await;
+    assert_eq!(
+        serde_json::from_str::<Value>(&answered).unwrap(),
+        written.json()
+    );
+    assert!(
+        !b.text("#requests-view").await.contains(DEMO_KEY),
+        "the key is never shown"
+    );
+
+    // The method filter asks the server.
+    b.select("#journal-method", "POST").await;
+    b.text_until("#journal-line", |t| t == "1 request, newest first.")
+        .await;
+    b.select("#journal-method", "").await;
+
+    // A bad rule is refused in the server's words; a good one is listed and applies.
+    b.type_into("#fault-status", "abc").await;
+    b.click("#fault-form button[type=submit]").await;
+    let refused = b
+        .text_until("#fault-result", |t| t.starts_with("Not added"))
+        .await;
+    assert!(
+        refused.contains("status must be an integer number"),
+        "{refused}"
+    );
+    b.select("#fault-route", info_route).await;
+    b.select("#fault-method", "GET").await;
+    b.type_into("#fault-status", "503").await;
+    b.type_into("#fault-times", "1").await;
+    b.click("#fault-form button[type=submit]").await;
+    b.text_until("#fault-result", |t| t.starts_with("Added"))
+        .await;
+    b.text_until("#faults-line", |t| t.starts_with("1 rule"))
+        .await;
+    let rule = b.text("#faults .fault").await;
+    assert!(
+        rule.contains(info_route) && rule.contains("answer 503") && rule.contains("next 1 match"),
+        "{rule}"
+    );
+    let rules = api(&server, "/api/sandbox/faults");
+    assert_eq!(
+        (&rules[0]["route"], &rules[0]["status"], &rules[0]["times"]),
+        (&json!(info_route), &json!(503), &json!(1))
+    );
+    server
+        .info(SOREN, Some(DEMO_KEY))
+        .assert_error(503, "Injected fault");
+    let text = b.text_until(first, |t| t.contains("injected")).await;
+    assert!(text.starts_with("503 GET"), "{text}");
+    assert_eq!(server.info(SOREN, Some(DEMO_KEY)).status, 200);
+    b.shot("requests-1-injected.png").await;
+
+    // Remove a rule; clear the journal.
+    b.type_into("#fault-status", "").await;
+    b.type_into("#fault-times", "").await;
+    b.type_into("#fault-delay", "5").await;
+    b.click("#fault-form button[type=submit]").await;
+    b.text_until("#faults-line", |t| t.starts_with("1 rule"))
+        .await;
+    b.click("#faults .fault .remove").await;
+    b.text_until("#faults-line", |t| t.starts_with("No fault rules"))
+        .await;
+    assert_eq!(api(&server, "/api/sandbox/faults"), json!([]));
+    b.click("#journal-clear").await;
+    b.text_until("#journal-line", |t| t.starts_with("Cleared "))
+        .await;
+    assert_eq!(api(&server, "/api/sandbox/requests"), json!([]));
+
+    b.client.set_window_size(360, 780).await.unwrap();
+    b.client.refresh().await.unwrap();
+    b.text_until("#faults-line", |t| t.starts_with("No fault rules"))
+        .await;
+    b.assert_fits_a_phone().await;
+    b.shot("requests-2-360px.png").await;
 }
 
 fn names(list: &Value) -> Vec<String> {

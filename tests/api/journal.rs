@@ -234,7 +234,10 @@ fn the_journal_keeps_its_bounds_by_count_and_by_memory() {
     assert_eq!(kept.len(), 3);
     assert_eq!(kept[0]["route"], INFO_ROUTE, "the newest stay");
     let metrics = server.get("/metrics", None, &[]).body;
-    assert!(metrics.contains("contactd_journal_entries 3\n"), "{metrics}");
+    assert!(
+        metrics.contains("contactd_journal_entries 3\n"),
+        "{metrics}"
+    );
     drop(server);
 
     // 1 MiB for 40 bodies of 60 KiB: only the newest ~16 fit, each cut at 64 KiB.

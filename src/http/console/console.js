@@ -86,10 +86,12 @@ const isExactNumber = (value) => typeof JSON.isRawJSON === 'function' && JSON.is
 
 // ---- showing things -------------------------------------------------------------
 
-const VIEWS = { 'list-view': 'to-contacts', 'card-view': 'to-contacts', 'webhooks-view': 'to-webhooks' };
+const VIEWS = {
+  'list-view': 'to-contacts', 'card-view': 'to-contacts', 'webhooks-view': 'to-webhooks', 'requests-view': 'to-requests',
+};
 
 function show(view) {
-  for (const id of ['key-view', 'list-view', 'card-view', 'webhooks-view']) $(`#${id}`).hidden = id !== view;
+  for (const id of ['key-view', 'list-view', 'card-view', 'webhooks-view', 'requests-view']) $(`#${id}`).hidden = id !== view;
   const signedIn = Boolean(sessionStorage.getItem(KEY_STORAGE));
   $('#forget').hidden = !signedIn;
   $('#views').hidden = !signedIn;
@@ -460,9 +462,13 @@ function route() {
   }
   const match = location.hash.match(/^#\/contact\/([0-9A-Fa-f-]{36})$/);
   if (location.hash !== '#/webhooks') leaveWebhooks();
+  if (location.hash !== '#/requests') leaveRequests();
   if (location.hash === '#/webhooks') {
     show('webhooks-view');
     openWebhooks();
+  } else if (location.hash === '#/requests') {
+    show('requests-view');
+    openRequests();
   } else if (match) {
     show('card-view');
     loadCard(match[1]);
