@@ -62,9 +62,14 @@ pub struct Entry {
 }
 
 impl Entry {
-    /// What the entry holds in memory, its own size included.
+    /// What the entry holds in memory: its own size, its heap parts, and what the
+    /// allocator and the `Arc` add to each (so the bound holds in RSS, not just in sums).
     fn bytes(&self) -> usize {
-        size_of::<Stored>()
+        /// Eight heap blocks an entry, each with up to 16 bytes of allocator bookkeeping,
+        /// and the `Arc`'s two counts.
+        const OVERHEAD: usize = 8 * 16 + 16;
+        OVERHEAD
+            + size_of::<Stored>()
             + self.method.len()
             + self.path.len()
             + self.route.as_deref().map_or(0, str::len)

@@ -53,13 +53,12 @@ pub async fn request_context(
         .and_then(|limits| limits.check(&req).err());
 
     let mut req = req;
-    let mut capture = None;
+    let capture = Capture::begin(&mut req);
     let mut fault = None;
     let mut res = match over_limit {
         // Too big to route: answered here, before any handler sees it.
         Some(error) => req.error_response(error).map_into_boxed_body(),
         None => {
-            capture = Capture::begin(&mut req);
             let injection = faults::apply(&req, capture.as_ref()).await;
             fault = injection.map(|i| i.fault);
             match injection.and_then(|i| i.status) {

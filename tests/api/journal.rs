@@ -132,6 +132,9 @@ fn only_requests_with_a_valid_key_are_kept_and_each_client_sees_its_own() {
         405
     );
     assert_eq!(server.get("/api/nowhere", Some(KEY_A), &[]).status, 404);
+    // Refused by the limits before routing, with a valid key: the client's too.
+    let long = format!("/api/public/pipeline?pad={}", "a".repeat(9000));
+    assert_eq!(server.get(&long, Some(KEY_A), &[]).status, 414);
     server.info(CONTACT_OF_B, Some(KEY_B));
 
     let of_a = entries(&server, KEY_A, "");
@@ -148,6 +151,7 @@ fn only_requests_with_a_valid_key_are_kept_and_each_client_sees_its_own() {
     assert_eq!(
         seen,
         [
+            ("GET", "/api/public/pipeline".into(), 414),
             ("GET", Value::Null, 404),
             ("PATCH", "/api/public/pipeline".into(), 405),
             ("GET", INFO_ROUTE.into(), 404),
@@ -159,7 +163,7 @@ fn only_requests_with_a_valid_key_are_kept_and_each_client_sees_its_own() {
 
     let cleared = server.send_json("DELETE", JOURNAL, KEY_A, "");
     assert_eq!(cleared.status, 200);
-    assert_eq!(cleared.body, r#"{"status":"ok","deleted":3}"#);
+    assert_eq!(cleared.body, r#"{"status":"ok","deleted":4}"#);
     assert_eq!(entries(&server, KEY_A, "").len(), 0);
     assert_eq!(
         entries(&server, KEY_B, "").len(),
