@@ -42,41 +42,162 @@ pub struct Entry {
     pub client: ClientId,
     pub key: ApiKeyId,
     pub time: Timestamp,
-    pub method: Box<str>,
-    /// The path with its query string, as sent.
-    pub path: Box<str>,
-    /// The route template that answered; `None` for a path no route matches.
-    pub route: Option<Box<str>>,
     pub status: u16,
     pub latency_ms: f64,
-    pub request_id: Box<str>,
-    /// The text of a JSON object of header names to values (`x-api-key` never among
-    /// them); checked as JSON only when shown, off the request's path.
-    pub request_headers: Box<str>,
-    /// At most [`REQUEST_BODY_BYTES`]; `None` for a request without a body.
-    pub request_body: Option<Box<[u8]>>,
-    /// At most [`RESPONSE_BODY_BYTES`].
-    pub response_body: Box<[u8]>,
     /// The fault rule that delayed or answered this request.
     pub fault: Option<FaultId>,
+    pub text: EntryText,
+}
+
+/// An entry's text as sent and answered, in one allocation: a request pays one block
+/// for its entry, whatever its number of headers. Headers are kept as sent and shown as
+/// JSON only when asked for, off the request's path.
+#[derive(Debug)]
+pub struct EntryText {
+    bytes: Box<[u8]>,
+    /// Where each part ends: method, path, route, request id, request body, answer;
+    /// the headers fill the rest.
+    ends: [u32; 6],
+    has_route: bool,
+    has_request_body: bool,
+}
+
+/// The parts of an [`EntryText`] but its headers.
+pub struct TextParts<'a> {
+    pub method: &'a str,
+    /// The path with its query string, as sent.
+    pub path: &'a str,
+    /// The route template that answered; `None` for a path no route matches.
+    pub route: Option<&'a str>,
+    pub request_id: &'a str,
+    /// At most [`REQUEST_BODY_BYTES`] are kept; `None` for a request without a body.
+    pub request_body: Option<&'a [u8]>,
+    /// At most [`RESPONSE_BODY_BYTES`] are kept.
+    pub response_body: &'a [u8],
+}
+
+/// A header as kept: its name, NUL, its value, LF (neither byte can be in a header).
+const HEADER_SEPARATORS: usize = 2;
+
+impl EntryText {
+    /// The parts and the headers `headers()` yields (called twice: once to size the
+    /// block, once to fill it), `x-api-key` left out.
+    pub fn new<'h, I>(parts: &TextParts<'_>, headers: impl Fn() -> I) -> Self
+    where
+        I: Iterator<Item = (&'h str, &'h [u8])>,
+    {
+        let kept = || headers().filter(|(name, _)| !name.eq_ignore_ascii_case("x-api-key"));
+        let request_body = parts
+            .request_body
+            .map(|b| &b[..b.len().min(REQUEST_BODY_BYTES)]);
+        let response_body =
+            &parts.response_body[..parts.response_body.len().min(RESPONSE_BODY_BYTES)];
+        let fixed: [&[u8]; 6] = [
+            parts.method.as_bytes(),
+            parts.path.as_bytes(),
+            parts.route.unwrap_or_default().as_bytes(),
+            parts.request_id.as_bytes(),
+            request_body.unwrap_or_default(),
+            response_body,
+        ];
+        let size = fixed.iter().map(|p| p.len()).sum::<usize>()
+            + kept()
+                .map(|(n, v)| n.len() + v.len() + HEADER_SEPARATORS)
+                .sum::<usize>();
+        let mut bytes = Vec::with_capacity(size);
+        let mut ends = [0u32; 6];
+        for (end, part) in ends.iter_mut().zip(fixed) {
+            bytes.extend_from_slice(part);
+            *end = u32::try_from(bytes.len()).unwrap_or(u32::MAX);
+        }
+        for (name, value) in kept() {
+            bytes.extend_from_slice(name.as_bytes());
+            bytes.push(0);
+            bytes.extend_from_slice(value);
+            bytes.push(b'\n');
+        }
+        Self {
+            bytes: bytes.into_boxed_slice(),
+            ends,
+            has_route: parts.route.is_some(),
+            has_request_body: request_body.is_some(),
+        }
+    }
+
+    fn part(&self, i: usize) -> &[u8] {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        let end = self.ends.get(i).map_or(self.bytes.len(), |e| *e as usize);
+        self.bytes.get(start..end).unwrap_or_default()
+    }
+
+    fn str(&self, i: usize) -> &str {
+        // Written from a &str: always UTF-8.
+        std::str::from_utf8(self.part(i)).unwrap_or_default()
+    }
+
+    pub fn method(&self) -> &str {
+        self.str(0)
+    }
+
+    pub fn path(&self) -> &str {
+        self.str(1)
+    }
+
+    pub fn route(&self) -> Option<&str> {
+        self.has_route.then(|| self.str(2))
+    }
+
+    pub fn request_id(&self) -> &str {
+        self.str(3)
+    }
+
+    pub fn request_body(&self) -> Option<&[u8]> {
+        self.has_request_body.then(|| self.part(4))
+    }
+
+    pub fn response_body(&self) -> &[u8] {
+        self.part(5)
+    }
+
+    /// The headers as a JSON object: names in order, a repeated header's values joined
+    /// with `, `, values as text.
+    pub fn headers_json(&self) -> String {
+        let mut pairs: Vec<(&[u8], &[u8])> = self
+            .part(6)
+            .split(|b| *b == b'\n')
+            .filter(|line| !line.is_empty())
+            .filter_map(|line| {
+                let at = line.iter().position(|b| *b == 0)?;
+                Some((&line[..at], &line[at + 1..]))
+            })
+            .collect();
+        pairs.sort_by(|a, b| a.0.cmp(b.0));
+        let mut object = serde_json::Map::new();
+        for (name, value) in pairs {
+            let value = String::from_utf8_lossy(value);
+            let name = String::from_utf8_lossy(name).into_owned();
+            match object.get_mut(&name) {
+                Some(serde_json::Value::String(joined)) => {
+                    joined.push_str(", ");
+                    joined.push_str(&value);
+                }
+                _ => {
+                    object.insert(name, value.into_owned().into());
+                }
+            }
+        }
+        serde_json::Value::Object(object).to_string()
+    }
 }
 
 impl Entry {
-    /// What the entry holds in memory: its own size, its heap parts, and what the
-    /// allocator and the `Arc` add to each (so the bound holds in RSS, not just in sums).
+    /// What the entry holds in memory: its own size, its text, and what the allocator
+    /// and the `Arc` add (so the bound holds in RSS, not just in sums).
     fn bytes(&self) -> usize {
-        /// Eight heap blocks an entry, each with up to 16 bytes of allocator bookkeeping,
-        /// and the `Arc`'s two counts.
-        const OVERHEAD: usize = 8 * 16 + 16;
-        OVERHEAD
-            + size_of::<Stored>()
-            + self.method.len()
-            + self.path.len()
-            + self.route.as_deref().map_or(0, str::len)
-            + self.request_id.len()
-            + self.request_headers.len()
-            + self.request_body.as_deref().map_or(0, <[u8]>::len)
-            + self.response_body.len()
+        /// Two heap blocks an entry (the `Arc`'s and the text's), each with up to 16
+        /// bytes of allocator bookkeeping, and the `Arc`'s two counts.
+        const OVERHEAD: usize = 2 * 16 + 16;
+        OVERHEAD + size_of::<Stored>() + self.text.bytes.len()
     }
 }
 
@@ -104,8 +225,8 @@ impl JournalQuery {
             && self
                 .route
                 .as_deref()
-                .is_none_or(|r| e.route.as_deref() == Some(r))
-            && self.method.as_deref().is_none_or(|m| *e.method == *m)
+                .is_none_or(|r| e.text.route() == Some(r))
+            && self.method.as_deref().is_none_or(|m| e.text.method() == m)
             && self.status.is_none_or(|s| e.status == s)
             && self.since.is_none_or(|t| e.time >= t)
     }
@@ -219,7 +340,7 @@ pub struct EntryView<'a> {
     latency_ms: f64,
     request_id: &'a str,
     key_id: ApiKeyId,
-    request_headers: &'a RawValue,
+    request_headers: Box<RawValue>,
     request_body: Option<Cow<'a, str>>,
     response_body: Cow<'a, str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -232,24 +353,24 @@ impl<'a> From<&'a Stored> for EntryView<'a> {
         Self {
             id: stored.id,
             time: e.time,
-            method: &e.method,
-            path: &e.path,
-            route: e.route.as_deref(),
+            method: e.text.method(),
+            path: e.text.path(),
+            route: e.text.route(),
             status: e.status,
             latency_ms: e.latency_ms,
-            request_id: &e.request_id,
+            request_id: e.text.request_id(),
             key_id: e.key,
-            request_headers: serde_json::from_str(&e.request_headers)
+            request_headers: RawValue::from_string(e.text.headers_json())
                 .unwrap_or_else(|_| empty_object()),
-            request_body: e.request_body.as_deref().map(text),
-            response_body: text(&e.response_body),
+            request_body: e.text.request_body().map(text),
+            response_body: text(e.text.response_body()),
             fault: e.fault,
         }
     }
 }
 
-fn empty_object() -> &'static RawValue {
-    serde_json::from_str("{}").unwrap_or_else(|_| unreachable!("{{}} is JSON"))
+fn empty_object() -> Box<RawValue> {
+    RawValue::from_string("{}".to_owned()).unwrap_or_else(|_| unreachable!("{{}} is JSON"))
 }
 
 /// Bytes as text: a character cut in two at the end of a kept prefix is left out rather
@@ -275,30 +396,67 @@ fn without_cut_character(bytes: &[u8]) -> &[u8] {
     bytes
 }
 
-/// At most `max` bytes of `bytes`, as an owned copy.
-pub fn prefix(bytes: &[u8], max: usize) -> Box<[u8]> {
-    bytes[..bytes.len().min(max)].into()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    #[test]
+    fn an_entrys_text_keeps_each_part_cut_to_its_bound_and_never_the_key() {
+        let body = vec![b'b'; REQUEST_BODY_BYTES + 10];
+        let answer = vec![b'a'; RESPONSE_BODY_BYTES + 10];
+        let parts = TextParts {
+            method: "POST",
+            path: "/p?q=1",
+            route: None,
+            request_id: "id-1",
+            request_body: Some(&body),
+            response_body: &answer,
+        };
+        let headers: [(&str, &[u8]); 4] = [
+            ("x-api-key", b"secret"),
+            ("b-list", b"1"),
+            ("a", b"\"quoted\" \xff"),
+            ("b-list", b"2"),
+        ];
+        let text = EntryText::new(&parts, || headers.into_iter());
+        assert_eq!(text.method(), "POST");
+        assert_eq!(text.path(), "/p?q=1");
+        assert_eq!(text.route(), None);
+        assert_eq!(text.request_id(), "id-1");
+        assert_eq!(text.request_body().unwrap().len(), REQUEST_BODY_BYTES);
+        assert_eq!(text.response_body().len(), RESPONSE_BODY_BYTES);
+        assert_eq!(
+            text.headers_json(),
+            format!(r#"{{"a":"\"quoted\" {}","b-list":"1, 2"}}"#, '\u{fffd}')
+        );
+        let none = TextParts {
+            request_body: None,
+            route: Some(""),
+            ..parts
+        };
+        let text = EntryText::new(&none, std::iter::empty::<(&str, &[u8])>);
+        assert_eq!((text.request_body(), text.route()), (None, Some("")));
+        assert_eq!(text.headers_json(), "{}");
+    }
+
     fn entry(client: ClientId, status: u16, body: usize) -> Entry {
+        let body = vec![b'x'; body];
+        let parts = TextParts {
+            method: "GET",
+            path: "/api/public/pipeline",
+            route: Some("/api/public/pipeline"),
+            request_id: "r",
+            request_body: Some(&body),
+            response_body: b"",
+        };
         Entry {
             client,
             key: ApiKeyId::new_random(),
             time: Timestamp::now(),
-            method: "GET".into(),
-            path: "/api/public/pipeline".into(),
-            route: Some("/api/public/pipeline".into()),
             status,
             latency_ms: 0.1,
-            request_id: "r".into(),
-            request_headers: "{}".into(),
-            request_body: Some(vec![b'x'; body].into()),
-            response_body: Box::new([]),
             fault: None,
+            text: EntryText::new(&parts, || [("host", &b"h"[..])].into_iter()),
         }
     }
 
@@ -371,6 +529,5 @@ mod tests {
         assert_eq!(text_of("añ".as_bytes()), "añ");
         assert_eq!(text_of(&"añ".as_bytes()[..2]), "a");
         assert_eq!(text_of(b"a\xffb"), "a\u{fffd}b");
-        assert_eq!(&*prefix(b"abcdef", 4), b"abcd");
     }
 }

@@ -6,7 +6,6 @@
 //! (headers, the answer's first 4 KiB) is copied only for a request the journal keeps.
 
 use std::cell::RefCell;
-use std::io::Write as _;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll};
@@ -25,9 +24,11 @@ use super::answer::{self, Rendered};
 use super::auth::{self, ApiKey, KeyCheck, KeyCheckSlot};
 use super::error::ApiError;
 use super::params::{self, Params};
+use super::request_context::REQUEST_ID;
 use super::worker::WorkerContext;
-use crate::journal::{Entry, EntryView, Journal, REQUEST_BODY_BYTES, RESPONSE_BODY_BYTES, prefix};
+use crate::journal::{Entry, EntryText, EntryView, Journal, REQUEST_BODY_BYTES, TextParts};
 use crate::model::{FaultId, Timestamp};
+use crate::store::KeyOwner;
 
 pub const ROUTE: &str = "/api/sandbox/requests";
 
@@ -83,6 +84,7 @@ impl Capture {
     pub fn finish(
         self,
         res: ServiceResponse<BoxBody>,
+        route: Option<&str>,
         latency: Duration,
         fault: Option<FaultId>,
     ) -> ServiceResponse<BoxBody> {
@@ -97,49 +99,93 @@ impl Capture {
         };
         let (req, response) = res.into_parts();
         let (response, body) = response.into_parts();
-        let (body, response_body) = match body.try_into_bytes() {
-            Ok(bytes) => {
-                let kept = if req.method() == Method::HEAD {
-                    Box::default()
-                } else {
-                    prefix(&bytes, RESPONSE_BODY_BYTES)
-                };
-                (BoxBody::new(bytes), kept)
-            }
-            // A streamed answer (none of the API's are) is not held back to be copied.
-            Err(body) => (body, Box::default()),
-        };
         let request_body = self
             .body
-            .map(|kept| kept.take().into_boxed_slice())
+            .as_ref()
+            .map(|kept| kept.take())
             .filter(|b| !b.is_empty());
-        let status = response.status().as_u16();
-        let entry = Entry {
-            client: owner.client,
-            key: owner.key,
-            time: self.time,
-            method: req.method().as_str().into(),
-            path: req
-                .uri()
-                .path_and_query()
-                .map_or_else(|| req.path(), |p| p.as_str())
-                .into(),
-            route: req.match_pattern().map(String::into_boxed_str),
-            status,
-            // As the request's log line has it: to the microsecond.
-            latency_ms: (latency.as_secs_f64() * 1_000_000.0).round() / 1000.0,
-            request_id: response
-                .headers()
-                .get(super::request_context::REQUEST_ID)
-                .map_or("", |v| v.to_str().unwrap_or_default())
-                .into(),
-            request_headers: headers_json(req.headers()),
-            request_body,
-            response_body,
-            fault,
+        let (body, entry) = match body.try_into_bytes() {
+            Ok(bytes) => {
+                let answer: &[u8] = if req.method() == Method::HEAD {
+                    b""
+                } else {
+                    &bytes
+                };
+                let entry = self.entry(
+                    &req,
+                    &response,
+                    owner,
+                    route,
+                    answer,
+                    request_body.as_deref(),
+                    latency,
+                    fault,
+                );
+                (BoxBody::new(bytes), entry)
+            }
+            // A streamed answer (none of the API's are) is not held back to be copied.
+            Err(body) => {
+                let entry = self.entry(
+                    &req,
+                    &response,
+                    owner,
+                    route,
+                    b"",
+                    request_body.as_deref(),
+                    latency,
+                    fault,
+                );
+                (body, entry)
+            }
         };
         self.journal.record(entry);
         ServiceResponse::new(req, response.set_body(body))
+    }
+}
+
+impl Capture {
+    #[allow(clippy::too_many_arguments)]
+    fn entry(
+        &self,
+        req: &HttpRequest,
+        response: &HttpResponse<()>,
+        owner: KeyOwner,
+        route: Option<&str>,
+        answer: &[u8],
+        request_body: Option<&[u8]>,
+        latency: Duration,
+        fault: Option<FaultId>,
+    ) -> Entry {
+        let parts = TextParts {
+            method: req.method().as_str(),
+            path: req
+                .uri()
+                .path_and_query()
+                .map_or_else(|| req.path(), |p| p.as_str()),
+            route,
+            request_id: response
+                .headers()
+                .get(REQUEST_ID)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default(),
+            request_body,
+            response_body: answer,
+        };
+        let headers = || {
+            req.headers()
+                .iter()
+                .map(|(n, v)| (n.as_str(), v.as_bytes()))
+        };
+        Entry {
+            client: owner.client,
+            key: owner.key,
+            time: self.time,
+            status: response.status().as_u16(),
+            // As the request's log line has it: to the microsecond.
+            latency_ms: (latency.as_secs_f64() * 1_000_000.0).round() / 1000.0,
+            fault,
+            text: EntryText::new(&parts, headers),
+        }
     }
 }
 
@@ -149,37 +195,6 @@ fn has_body(headers: &HeaderMap) -> bool {
         || headers
             .get(header::CONTENT_LENGTH)
             .is_some_and(|v| v.as_bytes() != b"0")
-}
-
-/// The request's headers as a JSON object, names in order, a repeated header's values
-/// joined with `, `; never `x-api-key`.
-fn headers_json(headers: &HeaderMap) -> Box<str> {
-    let mut names: Vec<&str> = headers
-        .keys()
-        .map(|n| n.as_str())
-        .filter(|n| *n != "x-api-key")
-        .collect();
-    names.sort_unstable();
-    names.dedup();
-    let mut out = Vec::with_capacity(64 * names.len() + 2);
-    out.push(b'{');
-    for (i, name) in names.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        let values: Vec<_> = headers
-            .get_all(*name)
-            .map(|v| String::from_utf8_lossy(v.as_bytes()))
-            .collect();
-        // Writing to a Vec cannot fail, and a string always serializes.
-        let _ = serde_json::to_writer(&mut out, name);
-        out.push(b':');
-        let _ = serde_json::to_writer(&mut out, &values.join(", "));
-    }
-    let _ = out.write_all(b"}");
-    String::from_utf8(out)
-        .unwrap_or_else(|_| "{}".to_owned())
-        .into_boxed_str()
 }
 
 /// The request's body on its way to the handler, its first bytes copied as they pass.

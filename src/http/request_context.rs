@@ -85,7 +85,16 @@ pub async fn request_context(
         );
     }
     // Unmatched paths are logged as sent, cut short: not worth a line of their length.
-    let route = pattern.unwrap_or_else(|| res.request().path().chars().take(200).collect());
+    let route: std::borrow::Cow<'_, str> = match &pattern {
+        Some(pattern) => pattern.into(),
+        None => res
+            .request()
+            .path()
+            .chars()
+            .take(200)
+            .collect::<String>()
+            .into(),
+    };
     // Likewise an invented method: actix takes any token as one.
     let method: String = method.as_str().chars().take(32).collect();
     // A number (in JSON logs too), to the microsecond.
@@ -106,7 +115,7 @@ pub async fn request_context(
     res.headers_mut().insert(REQUEST_ID, id);
     let res = with_envelope(res);
     Ok(match capture {
-        Some(capture) => capture.finish(res, elapsed, fault),
+        Some(capture) => capture.finish(res, pattern.as_deref(), elapsed, fault),
         None => res,
     })
 }
