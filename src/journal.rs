@@ -8,7 +8,9 @@
 use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use bytes::Bytes;
 
 use serde::Serialize;
 use serde_json::value::RawValue;
@@ -37,7 +39,7 @@ impl Default for JournalLimits {
 }
 
 /// One request with a valid key, as it was answered.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Entry {
     pub client: ClientId,
     pub key: ApiKeyId,
@@ -47,17 +49,30 @@ pub struct Entry {
     /// The fault rule that delayed or answered this request.
     pub fault: Option<FaultId>,
     pub text: EntryText,
+    /// The answer's body, or its first [`RESPONSE_BODY_BYTES`] (see [`kept_answer`]).
+    pub response_body: Bytes,
 }
 
-/// An entry's text as sent and answered, in one allocation: a request pays one block
-/// for its entry, whatever its number of headers. Headers are kept as sent and shown as
-/// JSON only when asked for, off the request's path.
-#[derive(Debug)]
+/// What an entry keeps of an answer's body: a short body is kept as the answer's own
+/// buffer (no copy: the server made it anyway), a longer one as a copy of its first
+/// [`RESPONSE_BODY_BYTES`], so that an entry never holds a large answer alive.
+pub fn kept_answer(body: &Bytes) -> Bytes {
+    if body.len() <= 2 * RESPONSE_BODY_BYTES {
+        body.clone()
+    } else {
+        Bytes::copy_from_slice(&body[..RESPONSE_BODY_BYTES])
+    }
+}
+
+/// An entry's text as sent, in one allocation: a request pays one block for its entry,
+/// whatever its number of headers. Headers are kept as sent and shown as JSON only when
+/// asked for, off the request's path.
+#[derive(Debug, Clone)]
 pub struct EntryText {
-    bytes: Box<[u8]>,
-    /// Where each part ends: method, path, route, request id, request body, answer;
-    /// the headers fill the rest.
-    ends: [u32; 6],
+    bytes: Bytes,
+    /// Where each part ends: method, path, route, request id, request body; the headers
+    /// fill the rest.
+    ends: [u32; 5],
     has_route: bool,
     has_request_body: bool,
 }
@@ -72,8 +87,6 @@ pub struct TextParts<'a> {
     pub request_id: &'a str,
     /// At most [`REQUEST_BODY_BYTES`] are kept; `None` for a request without a body.
     pub request_body: Option<&'a [u8]>,
-    /// At most [`RESPONSE_BODY_BYTES`] are kept.
-    pub response_body: &'a [u8],
 }
 
 /// A header as kept: its name, NUL, its value, LF (neither byte can be in a header).
@@ -90,22 +103,20 @@ impl EntryText {
         let request_body = parts
             .request_body
             .map(|b| &b[..b.len().min(REQUEST_BODY_BYTES)]);
-        let response_body =
-            &parts.response_body[..parts.response_body.len().min(RESPONSE_BODY_BYTES)];
-        let fixed: [&[u8]; 6] = [
+        let fixed: [&[u8]; 5] = [
             parts.method.as_bytes(),
             parts.path.as_bytes(),
             parts.route.unwrap_or_default().as_bytes(),
             parts.request_id.as_bytes(),
             request_body.unwrap_or_default(),
-            response_body,
         ];
         let size = fixed.iter().map(|p| p.len()).sum::<usize>()
             + kept()
                 .map(|(n, v)| n.len() + v.len() + HEADER_SEPARATORS)
                 .sum::<usize>();
+        // Exactly the size: a full Vec becomes Bytes without another allocation.
         let mut bytes = Vec::with_capacity(size);
-        let mut ends = [0u32; 6];
+        let mut ends = [0u32; 5];
         for (end, part) in ends.iter_mut().zip(fixed) {
             bytes.extend_from_slice(part);
             *end = u32::try_from(bytes.len()).unwrap_or(u32::MAX);
@@ -117,7 +128,7 @@ impl EntryText {
             bytes.push(b'\n');
         }
         Self {
-            bytes: bytes.into_boxed_slice(),
+            bytes: Bytes::from(bytes),
             ends,
             has_route: parts.route.is_some(),
             has_request_body: request_body.is_some(),
@@ -155,15 +166,11 @@ impl EntryText {
         self.has_request_body.then(|| self.part(4))
     }
 
-    pub fn response_body(&self) -> &[u8] {
-        self.part(5)
-    }
-
     /// The headers as a JSON object: names in order, a repeated header's values joined
     /// with `, `, values as text.
     pub fn headers_json(&self) -> String {
         let mut pairs: Vec<(&[u8], &[u8])> = self
-            .part(6)
+            .part(5)
             .split(|b| *b == b'\n')
             .filter(|line| !line.is_empty())
             .filter_map(|line| {
@@ -191,18 +198,19 @@ impl EntryText {
 }
 
 impl Entry {
-    /// What the entry holds in memory: its own size, its text, and what the allocator
-    /// and the `Arc` add (so the bound holds in RSS, not just in sums).
+    /// What the entry holds in memory: its own size, its text and answer, and what the
+    /// allocator and `Bytes` add (so the bound holds in RSS, not just in sums).
     fn bytes(&self) -> usize {
-        /// Two heap blocks an entry (the `Arc`'s and the text's), each with up to 16
-        /// bytes of allocator bookkeeping, and the `Arc`'s two counts.
-        const OVERHEAD: usize = 2 * 16 + 16;
-        OVERHEAD + size_of::<Stored>() + self.text.bytes.len()
+        /// Two heap blocks an entry, each with up to 16 bytes of allocator bookkeeping
+        /// and a `Bytes` header of 32 once shared.
+        const OVERHEAD: usize = 2 * (16 + 32);
+        OVERHEAD + size_of::<Stored>() + self.text.bytes.len() + self.response_body.len()
     }
 }
 
-/// An entry with the id the journal gave it.
-#[derive(Debug)]
+/// An entry with the id the journal gave it. Cheap to clone (two reference counts):
+/// a query clones what it answers and lets go of the lock before reading any of it.
+#[derive(Debug, Clone)]
 pub struct Stored {
     pub id: u64,
     pub entry: Entry,
@@ -240,7 +248,7 @@ pub struct Journal {
 
 #[derive(Default)]
 struct Ring {
-    entries: VecDeque<Arc<Stored>>,
+    entries: VecDeque<Stored>,
     bytes: usize,
 }
 
@@ -260,11 +268,13 @@ impl Journal {
     /// Keeps `entry`, dropping the oldest entries until both bounds hold again.
     pub fn record(&self, entry: Entry) {
         let size = entry.bytes();
-        let stored = Arc::new(Stored {
+        let stored = Stored {
             id: self.next_id.fetch_add(1, Ordering::Relaxed),
             entry,
-        });
-        let mut dropped = Vec::new();
+        };
+        // Usually one entry goes for one that comes: no list is made for it.
+        let mut first_dropped = None;
+        let mut more_dropped = Vec::new();
         {
             let mut ring = self.lock();
             ring.bytes += size;
@@ -274,15 +284,18 @@ impl Journal {
                     break;
                 };
                 ring.bytes -= oldest.entry.bytes();
-                dropped.push(oldest);
+                match first_dropped {
+                    None => first_dropped = Some(oldest),
+                    Some(_) => more_dropped.push(oldest),
+                }
             }
         }
-        // Freed outside the lock: a dropped entry may hold 64 KiB of body.
-        drop(dropped);
+        // Freed outside the lock.
+        drop((first_dropped, more_dropped));
     }
 
     /// `client`'s entries that pass `query`, newest first.
-    pub fn entries(&self, client: &ClientId, query: &JournalQuery) -> Vec<Arc<Stored>> {
+    pub fn entries(&self, client: &ClientId, query: &JournalQuery) -> Vec<Stored> {
         self.lock()
             .entries
             .iter()
@@ -298,7 +311,7 @@ impl Journal {
         let mut dropped = Vec::new();
         {
             let mut ring = self.lock();
-            let kept: VecDeque<Arc<Stored>> = std::mem::take(&mut ring.entries)
+            let kept: VecDeque<Stored> = std::mem::take(&mut ring.entries)
                 .into_iter()
                 .filter_map(|s| {
                     if s.entry.client == *client {
@@ -363,7 +376,7 @@ impl<'a> From<&'a Stored> for EntryView<'a> {
             request_headers: RawValue::from_string(e.text.headers_json())
                 .unwrap_or_else(|_| empty_object()),
             request_body: e.text.request_body().map(text),
-            response_body: text(e.text.response_body()),
+            response_body: text(&e.response_body[..e.response_body.len().min(RESPONSE_BODY_BYTES)]),
             fault: e.fault,
         }
     }
@@ -403,14 +416,12 @@ mod tests {
     #[test]
     fn an_entrys_text_keeps_each_part_cut_to_its_bound_and_never_the_key() {
         let body = vec![b'b'; REQUEST_BODY_BYTES + 10];
-        let answer = vec![b'a'; RESPONSE_BODY_BYTES + 10];
         let parts = TextParts {
             method: "POST",
             path: "/p?q=1",
             route: None,
             request_id: "id-1",
             request_body: Some(&body),
-            response_body: &answer,
         };
         let headers: [(&str, &[u8]); 4] = [
             ("x-api-key", b"secret"),
@@ -424,7 +435,10 @@ mod tests {
         assert_eq!(text.route(), None);
         assert_eq!(text.request_id(), "id-1");
         assert_eq!(text.request_body().unwrap().len(), REQUEST_BODY_BYTES);
-        assert_eq!(text.response_body().len(), RESPONSE_BODY_BYTES);
+        let short = Bytes::from(vec![b'a'; 2 * RESPONSE_BODY_BYTES]);
+        assert_eq!(kept_answer(&short).as_ptr(), short.as_ptr(), "not copied");
+        let long = Bytes::from(vec![b'a'; 2 * RESPONSE_BODY_BYTES + 1]);
+        assert_eq!(kept_answer(&long).len(), RESPONSE_BODY_BYTES);
         assert_eq!(
             text.headers_json(),
             format!(r#"{{"a":"\"quoted\" {}","b-list":"1, 2"}}"#, '\u{fffd}')
@@ -447,7 +461,6 @@ mod tests {
             route: Some("/api/public/pipeline"),
             request_id: "r",
             request_body: Some(&body),
-            response_body: b"",
         };
         Entry {
             client,
@@ -457,6 +470,7 @@ mod tests {
             latency_ms: 0.1,
             fault: None,
             text: EntryText::new(&parts, || [("host", &b"h"[..])].into_iter()),
+            response_body: Bytes::new(),
         }
     }
 

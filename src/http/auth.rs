@@ -1,16 +1,15 @@
 //! `x-api-key` as an extractor: a handler that takes an `ApiKey` cannot forget the
 //! 401/429 rules, and learns its client only through `ApiKey::client`.
 
-use std::cell::Cell;
 use std::future::{Ready, ready};
 use std::net::IpAddr;
-use std::rc::Rc;
 
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 
 use super::auth_limit::AuthFailureLimit;
 use super::error::ApiError;
+use super::journal::is_journaled;
 use super::request_context::record_client;
 use super::worker::{Snapshot, WorkerContext};
 use crate::api_key::{self, KeyHash};
@@ -20,32 +19,12 @@ use crate::store::KeyOwner;
 const API_KEY_HEADER: &str = "x-api-key";
 
 /// What the handler's check of the key found, for the request journal: it keeps
-/// requests with a valid key only, and names the key.
+/// requests with a valid key only, and names the key. In the request's extensions only
+/// while the journal keeps the request, so a server without one allocates nothing for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyCheck {
-    /// The handler answered without checking a key (a 405, an unknown path…).
-    NotChecked,
     Refused,
     Valid(KeyOwner),
-}
-
-/// Where a request's [`KeyCheck`] is noted; in the request's extensions only while the
-/// journal keeps the request, so a server without a journal allocates nothing for it.
-#[derive(Clone)]
-pub struct KeyCheckSlot(Rc<Cell<KeyCheck>>);
-
-impl KeyCheckSlot {
-    pub fn new() -> Self {
-        Self(Rc::new(Cell::new(KeyCheck::NotChecked)))
-    }
-
-    pub fn get(&self) -> KeyCheck {
-        self.0.get()
-    }
-
-    pub fn set(&self, check: KeyCheck) {
-        self.0.set(check);
-    }
 }
 
 /// A request's API key, not yet checked against the store.
@@ -53,7 +32,8 @@ pub struct ApiKey {
     hash: KeyHash,
     peer: Option<IpAddr>,
     limit: Option<web::Data<AuthFailureLimit>>,
-    noted: Option<KeyCheckSlot>,
+    /// The request, when the journal keeps it: the check is noted in its extensions.
+    journaled: Option<HttpRequest>,
 }
 
 impl ApiKey {
@@ -61,8 +41,9 @@ impl ApiKey {
     /// live key has this value.
     pub fn client(&self, snapshot: &Snapshot<'_>) -> Result<ClientId, ApiError> {
         let owner = snapshot.owner_of_key(&self.hash)?;
-        if let Some(slot) = &self.noted {
-            slot.set(owner.map_or(KeyCheck::Refused, KeyCheck::Valid));
+        if let Some(req) = &self.journaled {
+            req.extensions_mut()
+                .insert(owner.map_or(KeyCheck::Refused, KeyCheck::Valid));
         }
         match owner {
             Some(owner) => {
@@ -81,17 +62,17 @@ impl FromRequest for ApiKey {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let peer = req.peer_addr().map(|a| a.ip());
         let limit = req.app_data::<web::Data<AuthFailureLimit>>().cloned();
-        let noted = req.extensions().get::<KeyCheckSlot>().cloned();
+        let journaled = is_journaled(req).then(|| req.clone());
         ready(match sent_key(req) {
             Some(key) => Ok(Self {
                 hash: api_key::hash(key),
                 peer,
                 limit,
-                noted,
+                journaled,
             }),
             None => {
-                if let Some(slot) = noted {
-                    slot.set(KeyCheck::Refused);
+                if journaled.is_some() {
+                    req.extensions_mut().insert(KeyCheck::Refused);
                 }
                 Err(refused(peer, limit.as_ref().map(|l| l.get_ref())))
             }

@@ -2,14 +2,14 @@
 //! their use on the way to a handler.
 
 use actix_web::dev::ServiceRequest;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use serde_json::value::RawValue;
 
 use super::answer::{self, plain_json};
 use super::auth::{self, ApiKey, KeyCheck};
 use super::body::{self, fields};
 use super::error::ApiError;
-use super::journal::{Capture, is_recorded};
+use super::journal::{is_journaled, is_recorded};
 use super::limits::RequestLimits;
 use super::params::Problems;
 use super::worker::WorkerContext;
@@ -23,14 +23,14 @@ const METHODS: [&str; 5] = ["GET", "HEAD", "POST", "PUT", "DELETE"];
 
 /// The rule that applies to `req`, after its delay: the first of its client's rules that
 /// matches. Costs one atomic load while no client has a rule.
-pub async fn apply(req: &ServiceRequest, capture: Option<&Capture>) -> Option<Injection> {
+pub async fn apply(req: &ServiceRequest) -> Option<Injection> {
     let faults = req.app_data::<web::Data<Faults>>()?;
     if !faults.any() || !is_recorded(req.path()) {
         return None;
     }
     let owner = auth::owner_of_request(req.request())?;
-    if let Some(capture) = capture {
-        capture.key_check().set(KeyCheck::Valid(owner));
+    if is_journaled(req.request()) {
+        req.extensions_mut().insert(KeyCheck::Valid(owner));
     }
     let route = req.match_pattern();
     let injection = faults.take(&owner.client, route.as_deref(), req.method().as_str())?;

@@ -21,12 +21,14 @@ use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use futures_core::Stream;
 
 use super::answer::{self, Rendered};
-use super::auth::{self, ApiKey, KeyCheck, KeyCheckSlot};
+use super::auth::{self, ApiKey, KeyCheck};
 use super::error::ApiError;
 use super::params::{self, Params};
 use super::request_context::REQUEST_ID;
 use super::worker::WorkerContext;
-use crate::journal::{Entry, EntryText, EntryView, Journal, REQUEST_BODY_BYTES, TextParts};
+use crate::journal::{
+    Entry, EntryText, EntryView, Journal, REQUEST_BODY_BYTES, TextParts, kept_answer,
+};
 use crate::model::{FaultId, Timestamp};
 use crate::store::KeyOwner;
 
@@ -38,11 +40,15 @@ pub fn is_recorded(path: &str) -> bool {
     path.starts_with("/api/") && !(path.starts_with("/api/sandbox/") || path == "/api/sandbox")
 }
 
+/// Whether the journal is on and keeps `req`.
+pub fn is_journaled(req: &HttpRequest) -> bool {
+    req.app_data::<web::Data<Journal>>().is_some() && is_recorded(req.path())
+}
+
 /// One request on its way through the handler, for the journal.
 pub struct Capture {
     journal: web::Data<Journal>,
     time: Timestamp,
-    check: KeyCheckSlot,
     body: Option<Rc<RefCell<Vec<u8>>>>,
 }
 
@@ -53,8 +59,6 @@ impl Capture {
         if !is_recorded(req.path()) {
             return None;
         }
-        let check = KeyCheckSlot::new();
-        req.extensions_mut().insert(check.clone());
         let body = has_body(req.headers()).then(|| {
             let kept = Rc::new(RefCell::new(Vec::new()));
             let inner = req.take_payload();
@@ -69,14 +73,8 @@ impl Capture {
         Some(Self {
             journal,
             time: Timestamp::now(),
-            check,
             body,
         })
-    }
-
-    /// The slot the handler's key check is noted in (faults note their own lookup).
-    pub fn key_check(&self) -> &KeyCheckSlot {
-        &self.check
     }
 
     /// Keeps the request and its answer when its key is valid; the answer goes on as it
@@ -88,11 +86,12 @@ impl Capture {
         latency: Duration,
         fault: Option<FaultId>,
     ) -> ServiceResponse<BoxBody> {
-        let owner = match self.check.get() {
-            KeyCheck::Valid(owner) => owner,
-            KeyCheck::Refused => return res,
+        let check = res.request().extensions().get::<KeyCheck>().copied();
+        let owner = match check {
+            Some(KeyCheck::Valid(owner)) => owner,
+            Some(KeyCheck::Refused) => return res,
             // Answered before any handler looked at the key: look now.
-            KeyCheck::NotChecked => match auth::owner_of_request(res.request()) {
+            None => match auth::owner_of_request(res.request()) {
                 Some(owner) => owner,
                 None => return res,
             },
@@ -106,10 +105,10 @@ impl Capture {
             .filter(|b| !b.is_empty());
         let (body, entry) = match body.try_into_bytes() {
             Ok(bytes) => {
-                let answer: &[u8] = if req.method() == Method::HEAD {
-                    b""
+                let answer = if req.method() == Method::HEAD {
+                    Bytes::new()
                 } else {
-                    &bytes
+                    kept_answer(&bytes)
                 };
                 let entry = self.entry(
                     &req,
@@ -130,7 +129,7 @@ impl Capture {
                     &response,
                     owner,
                     route,
-                    b"",
+                    Bytes::new(),
                     request_body.as_deref(),
                     latency,
                     fault,
@@ -151,7 +150,7 @@ impl Capture {
         response: &HttpResponse<()>,
         owner: KeyOwner,
         route: Option<&str>,
-        answer: &[u8],
+        answer: Bytes,
         request_body: Option<&[u8]>,
         latency: Duration,
         fault: Option<FaultId>,
@@ -169,7 +168,6 @@ impl Capture {
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or_default(),
             request_body,
-            response_body: answer,
         };
         let headers = || {
             req.headers()
@@ -185,6 +183,7 @@ impl Capture {
             latency_ms: (latency.as_secs_f64() * 1_000_000.0).round() / 1000.0,
             fault,
             text: EntryText::new(&parts, headers),
+            response_body: answer,
         }
     }
 }
@@ -247,7 +246,7 @@ pub async fn entries(
     let query =
         params::journal_query(&Params::parse(req.query_string())).map_err(ApiError::Validation)?;
     let stored = journal.map_or_else(Vec::new, |j| j.entries(&client, &query));
-    let views: Vec<EntryView<'_>> = stored.iter().map(|s| EntryView::from(&**s)).collect();
+    let views: Vec<EntryView<'_>> = stored.iter().map(EntryView::from).collect();
     Ok(answer::json(&req, Rendered::of(&views)?))
 }
 

@@ -59,7 +59,7 @@ pub async fn request_context(
         // Too big to route: answered here, before any handler sees it.
         Some(error) => req.error_response(error).map_into_boxed_body(),
         None => {
-            let injection = faults::apply(&req, capture.as_ref()).await;
+            let injection = faults::apply(&req).await;
             fault = injection.map(|i| i.fault);
             match injection.and_then(|i| i.status) {
                 Some(status) => injected(req, status, capture.is_some()).await,
