@@ -26,9 +26,7 @@ use super::error::ApiError;
 use super::params::{self, Params};
 use super::request_context::REQUEST_ID;
 use super::worker::WorkerContext;
-use crate::journal::{
-    Entry, EntryText, EntryView, Journal, REQUEST_BODY_BYTES, TextParts, kept_answer,
-};
+use crate::journal::{Entry, EntryText, EntryView, Journal, REQUEST_BODY_BYTES, TextParts};
 use crate::model::{FaultId, Timestamp};
 use crate::store::KeyOwner;
 
@@ -105,10 +103,10 @@ impl Capture {
             .filter(|b| !b.is_empty());
         let (body, entry) = match body.try_into_bytes() {
             Ok(bytes) => {
-                let answer = if req.method() == Method::HEAD {
-                    Bytes::new()
+                let answer: &[u8] = if req.method() == Method::HEAD {
+                    b""
                 } else {
-                    kept_answer(&bytes)
+                    &bytes
                 };
                 let entry = self.entry(
                     &req,
@@ -129,7 +127,7 @@ impl Capture {
                     &response,
                     owner,
                     route,
-                    Bytes::new(),
+                    b"",
                     request_body.as_deref(),
                     latency,
                     fault,
@@ -150,7 +148,7 @@ impl Capture {
         response: &HttpResponse<()>,
         owner: KeyOwner,
         route: Option<&str>,
-        answer: Bytes,
+        answer: &[u8],
         request_body: Option<&[u8]>,
         latency: Duration,
         fault: Option<FaultId>,
@@ -168,6 +166,7 @@ impl Capture {
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or_default(),
             request_body,
+            response_body: answer,
         };
         let headers = || {
             req.headers()
@@ -183,7 +182,6 @@ impl Capture {
             latency_ms: (latency.as_secs_f64() * 1_000_000.0).round() / 1000.0,
             fault,
             text: EntryText::new(&parts, headers),
-            response_body: answer,
         }
     }
 }
