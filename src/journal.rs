@@ -8,9 +8,7 @@
 use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError};
-
-use bytes::Bytes;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use serde::Serialize;
 use serde_json::value::RawValue;
@@ -56,7 +54,7 @@ pub struct Entry {
 /// JSON only when asked for, off the request's path.
 #[derive(Debug, Clone)]
 pub struct EntryText {
-    bytes: Bytes,
+    bytes: Arc<Vec<u8>>,
     /// Where each part ends: method, path, route, request id, request body, answer; the
     /// headers fill the rest.
     ends: [u32; 6],
@@ -83,8 +81,9 @@ const HEADER_SEPARATORS: usize = 2;
 
 impl EntryText {
     /// The parts and the headers `headers()` yields (called twice: once to size the
-    /// block, once to fill it), `x-api-key` left out.
-    pub fn new<'h, I>(parts: &TextParts<'_>, headers: impl Fn() -> I) -> Self
+    /// block, once to fill it), `x-api-key` left out, written into `buffer` (from
+    /// [`Journal::buffer`]).
+    pub fn new<'h, I>(mut buffer: Vec<u8>, parts: &TextParts<'_>, headers: impl Fn() -> I) -> Self
     where
         I: Iterator<Item = (&'h str, &'h [u8])>,
     {
@@ -106,8 +105,9 @@ impl EntryText {
             + kept()
                 .map(|(n, v)| n.len() + v.len() + HEADER_SEPARATORS)
                 .sum::<usize>();
-        // Exactly the size: a full Vec becomes Bytes without another allocation.
-        let mut bytes = Vec::with_capacity(size);
+        buffer.clear();
+        buffer.reserve_exact(size);
+        let mut bytes = buffer;
         let mut ends = [0u32; 6];
         for (end, part) in ends.iter_mut().zip(fixed) {
             append_uncached(&mut bytes, part);
@@ -120,7 +120,7 @@ impl EntryText {
             bytes.push(b'\n');
         }
         Self {
-            bytes: Bytes::from(bytes),
+            bytes: Arc::new(bytes),
             ends,
             has_route: parts.route.is_some(),
             has_request_body: request_body.is_some(),
@@ -194,13 +194,13 @@ impl EntryText {
 }
 
 impl Entry {
-    /// What the entry holds in memory: its own size, its text, and what the allocator
-    /// and `Bytes` add (so the bound holds in RSS, not just in sums).
+    /// What the entry holds in memory: its own size, its text's whole buffer, and what
+    /// the allocator and the `Arc` add (so the bound holds in RSS, not just in sums).
     fn bytes(&self) -> usize {
-        /// One heap block an entry, with up to 16 bytes of allocator bookkeeping, and a
-        /// `Bytes` header of 32 once a query has shared it.
-        const OVERHEAD: usize = 16 + 32;
-        OVERHEAD + size_of::<Stored>() + self.text.bytes.len()
+        /// Two heap blocks an entry (the `Arc`'s and the buffer's), each with up to 16
+        /// bytes of allocator bookkeeping, and the `Arc`'s two counts.
+        const OVERHEAD: usize = 2 * 16 + 16;
+        OVERHEAD + size_of::<Stored>() + self.text.bytes.capacity()
     }
 }
 
@@ -242,10 +242,20 @@ pub struct Journal {
     ring: Mutex<Ring>,
 }
 
+/// Buffers of dropped entries kept for the next ones: a full journal drops one entry for
+/// each it keeps, and glibc's allocator, asked for and given back a block of a few KiB
+/// per request among 10,000 live ones, cost `/info` about 7 % of its rate at 1M contacts
+/// (BENCHMARKS.md, "Request journal"); a reused buffer costs nothing.
+const SPARE_BUFFERS: usize = 32;
+/// Larger buffers (a request's big body) go back to the allocator: kept, they would
+/// count against the bound for every small entry written into them later.
+const SPARE_BUFFER_BYTES: usize = 8 * 1024;
+
 #[derive(Default)]
 struct Ring {
     entries: VecDeque<Stored>,
     bytes: usize,
+    spare: Vec<Vec<u8>>,
 }
 
 impl Journal {
@@ -259,6 +269,11 @@ impl Journal {
 
     pub fn limits(&self) -> JournalLimits {
         self.limits
+    }
+
+    /// An empty buffer for an entry's text: one a dropped entry left, when there is one.
+    pub fn buffer(&self) -> Vec<u8> {
+        self.lock().spare.pop().unwrap_or_default()
     }
 
     /// Keeps `entry`, dropping the oldest entries until both bounds hold again.
@@ -280,9 +295,20 @@ impl Journal {
                     break;
                 };
                 ring.bytes -= oldest.entry.bytes();
-                match first_dropped {
-                    None => first_dropped = Some(oldest),
-                    Some(_) => more_dropped.push(oldest),
+                // A buffer no query holds any more goes to the spares (a move, no copy).
+                match Arc::try_unwrap(oldest.entry.text.bytes) {
+                    Ok(buffer)
+                        if ring.spare.len() < SPARE_BUFFERS
+                            && buffer.capacity() <= SPARE_BUFFER_BYTES =>
+                    {
+                        ring.spare.push(buffer);
+                    }
+                    Ok(buffer) => match first_dropped {
+                        None => first_dropped = Some(buffer),
+                        Some(_) => more_dropped.push(buffer),
+                    },
+                    // A query still reads it; it is freed when the query is done.
+                    Err(_) => {}
                 }
             }
         }
@@ -478,7 +504,7 @@ mod tests {
             ("a", b"\"quoted\" \xff"),
             ("b-list", b"2"),
         ];
-        let text = EntryText::new(&parts, || headers.into_iter());
+        let text = EntryText::new(Vec::new(), &parts, || headers.into_iter());
         assert_eq!(text.method(), "POST");
         assert_eq!(text.path(), "/p?q=1");
         assert_eq!(text.route(), None);
@@ -494,7 +520,7 @@ mod tests {
             route: Some(""),
             ..parts
         };
-        let text = EntryText::new(&none, std::iter::empty::<(&str, &[u8])>);
+        let text = EntryText::new(Vec::new(), &none, std::iter::empty::<(&str, &[u8])>);
         assert_eq!((text.request_body(), text.route()), (None, Some("")));
         assert_eq!(text.headers_json(), "{}");
     }
@@ -516,7 +542,7 @@ mod tests {
             status,
             latency_ms: 0.1,
             fault: None,
-            text: EntryText::new(&parts, || [("host", &b"h"[..])].into_iter()),
+            text: EntryText::new(Vec::new(), &parts, || [("host", &b"h"[..])].into_iter()),
         }
     }
 
@@ -543,6 +569,30 @@ mod tests {
             .map(|s| s.entry.status)
             .collect();
         assert_eq!(statuses, [204, 203, 202]);
+    }
+
+    #[test]
+    fn a_dropped_entrys_buffer_is_used_again_unless_a_query_holds_it() {
+        let journal = Journal::new(JournalLimits {
+            entries: 1,
+            bytes: usize::MAX,
+        });
+        let client = ClientId::new_random();
+        assert_eq!(journal.buffer().capacity(), 0, "nothing dropped yet");
+        journal.record(entry(client, 200, 100));
+        let held = journal.entries(&client, &all());
+        journal.record(entry(client, 201, 100));
+        assert_eq!(journal.buffer().capacity(), 0, "the query still holds it");
+        drop(held);
+        journal.record(entry(client, 202, 100));
+        assert!(
+            journal.buffer().capacity() >= 100,
+            "the second entry's buffer"
+        );
+        journal.record(entry(client, 203, 20_000));
+        journal.record(entry(client, 204, 1));
+        assert!(journal.buffer().capacity() < 1000, "the third entry's");
+        assert_eq!(journal.buffer().capacity(), 0, "a big buffer is not kept");
     }
 
     #[test]
