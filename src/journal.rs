@@ -105,9 +105,14 @@ impl EntryText {
             + kept()
                 .map(|(n, v)| n.len() + v.len() + HEADER_SEPARATORS)
                 .sum::<usize>();
-        buffer.clear();
-        buffer.reserve_exact(size);
-        let mut bytes = buffer;
+        // A spare too small is not grown: a realloc leaves its old block behind, and
+        // those holes cost RSS the journal's count never sees.
+        let mut bytes = if buffer.capacity() >= size {
+            buffer.clear();
+            buffer
+        } else {
+            Vec::with_capacity(size)
+        };
         let mut ends = [0u32; 6];
         for (end, part) in ends.iter_mut().zip(fixed) {
             append_uncached(&mut bytes, part);
