@@ -6,6 +6,7 @@ use std::io::{self, Write};
 use serde_json::{Value, json};
 
 use crate::model::{ChatStatus, MessageStatus, MessageType, Platform, Timestamp};
+use crate::progress::{Progress, Unit};
 
 /// Contacts per generated client; a file always has at least two clients.
 const CONTACTS_PER_CLIENT: u64 = 100_000;
@@ -153,8 +154,12 @@ pub struct GeneratedClient {
 
 /// Writes a fixture file of `shape.contacts` contacts, each with a conversation of
 /// `shape.messages_per_contact` messages on average, to `out`, streaming, and returns
-/// the clients (with their keys) it holds.
-pub fn generate(shape: &Shape, out: impl Write) -> io::Result<Vec<GeneratedClient>> {
+/// the clients (with their keys) it holds. Each contact written counts in `progress`.
+pub fn generate(
+    shape: &Shape,
+    out: impl Write,
+    progress: &Progress,
+) -> io::Result<Vec<GeneratedClient>> {
     let &Shape {
         contacts,
         seed,
@@ -208,6 +213,7 @@ pub fn generate(shape: &Shape, out: impl Write) -> io::Result<Vec<GeneratedClien
         serde_json::to_writer(&mut out, &record)?;
     }
     out.write_all(b"],\n\"contacts\":[\n")?;
+    progress.stage("generating contacts", Unit::Records, Some(contacts));
     for n in 0..contacts {
         if n > 0 {
             out.write_all(b",\n")?;
@@ -221,6 +227,7 @@ pub fn generate(shape: &Shape, out: impl Write) -> io::Result<Vec<GeneratedClien
             (start, end.as_millis() - 1),
         );
         serde_json::to_writer(&mut out, &record)?;
+        progress.add(1);
     }
     out.write_all(b"\n]}\n")?;
     out.flush()?;
@@ -462,7 +469,7 @@ mod tests {
     #[test]
     fn every_generated_time_is_before_the_end_and_the_last_weeks_are_busy() {
         let mut text = Vec::new();
-        generate(&shape(300, 1, 5), &mut text).unwrap();
+        generate(&shape(300, 1, 5), &mut text, &Progress::hidden()).unwrap();
         let text = String::from_utf8(text).unwrap();
         let times: Vec<i64> = text
             .split("_at\":\"")
@@ -487,9 +494,9 @@ mod tests {
         let mut a = Vec::new();
         let mut b = Vec::new();
         let mut c = Vec::new();
-        generate(&shape(50, 7, 5), &mut a).unwrap();
-        generate(&shape(50, 7, 5), &mut b).unwrap();
-        generate(&shape(50, 8, 5), &mut c).unwrap();
+        generate(&shape(50, 7, 5), &mut a, &Progress::hidden()).unwrap();
+        generate(&shape(50, 7, 5), &mut b, &Progress::hidden()).unwrap();
+        generate(&shape(50, 8, 5), &mut c, &Progress::hidden()).unwrap();
         assert_eq!(a, b);
         assert_ne!(a, c);
     }
@@ -497,7 +504,7 @@ mod tests {
     #[test]
     fn a_generated_file_loads_and_covers_every_platform_and_status() {
         let mut text = Vec::new();
-        let clients = generate(&shape(200, 1, 5), &mut text).unwrap();
+        let clients = generate(&shape(200, 1, 5), &mut text, &Progress::hidden()).unwrap();
         let text = String::from_utf8(text).unwrap();
         for p in Platform::ALL {
             assert!(text.contains(&format!("\"platform\":\"{p}\"")), "{p}");
@@ -523,7 +530,7 @@ mod tests {
             name: "generated.json".into(),
             text,
         };
-        let summary = fixtures::load(&store, &[source]).unwrap();
+        let summary = fixtures::load(&store, &[source], &Progress::hidden()).unwrap();
         assert_eq!(summary.contacts, 200);
         assert!(
             summary.tickets > 100,
@@ -537,7 +544,7 @@ mod tests {
     #[test]
     fn zero_messages_per_contact_makes_none() {
         let mut text = Vec::new();
-        generate(&shape(20, 1, 0), &mut text).unwrap();
+        generate(&shape(20, 1, 0), &mut text, &Progress::hidden()).unwrap();
         let text = String::from_utf8(text).unwrap();
         assert!(text.contains("\"messages\":[]"));
         assert!(!text.contains("\"direction\""));

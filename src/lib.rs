@@ -15,5 +15,6 @@ pub mod fixtures;
 pub mod http;
 pub mod journal;
 pub mod model;
+pub mod progress;
 pub mod store;
 pub mod webhooks;

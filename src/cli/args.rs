@@ -277,6 +277,10 @@ pub enum FixturesCommand {
         paths: Vec<PathBuf>,
         #[command(flatten)]
         limits: FixtureLimits,
+        /// No progress bar on a terminal, no progress lines elsewhere (the summary is
+        /// still printed).
+        #[arg(long, short)]
+        quiet: bool,
     },
     /// Write a deterministic, realistic fixture file of N contacts (for benchmarks and
     /// big demos); prints each client's id and API key.
@@ -306,6 +310,10 @@ pub enum FixturesCommand {
         #[arg(long, value_name = "N", default_value_t = fixture_generator::DEFAULT_MESSAGES_PER_CONTACT,
               value_parser = clap::value_parser!(u32).range(0..=1000))]
         messages_per_contact: u32,
+        /// No progress bar on a terminal, no progress lines elsewhere (the clients and
+        /// keys are still printed).
+        #[arg(long, short)]
+        quiet: bool,
     },
 }
 

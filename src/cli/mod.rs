@@ -16,6 +16,7 @@ use crate::api_key;
 use crate::fixture_generator;
 use crate::fixtures;
 use crate::model::{ApiKeyId, Timestamp};
+use crate::progress::{Progress, Show};
 use crate::store::{ApiKeyRecord, Revocation, Store, StoreOptions};
 
 /// Commands other than `serve` use a connection or two at a time.
@@ -47,9 +48,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         None => serve::serve(db, cli.serve),
         Some(Command::Serve(args)) => serve::serve(db, args),
         Some(Command::Migrate) => migrate(&command_store(db)),
-        Some(Command::Fixtures(FixturesCommand::Load { paths, limits })) => {
-            load_fixtures(&command_store(db), &paths, limits)
-        }
+        Some(Command::Fixtures(FixturesCommand::Load {
+            paths,
+            limits,
+            quiet,
+        })) => load_fixtures(&command_store(db), &paths, limits, Show::for_stderr(quiet)),
         Some(Command::Fixtures(FixturesCommand::Generate {
             contacts,
             seed,
@@ -57,6 +60,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             force,
             end,
             messages_per_contact,
+            quiet,
         })) => generate_fixtures(
             &fixture_generator::Shape {
                 contacts,
@@ -66,6 +70,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             },
             &out,
             force,
+            Show::for_stderr(quiet),
         ),
         Some(Command::Keys(command)) => keys(&command_store(db), command),
         Some(Command::Backup { dest }) => backup(&command_store(db), &dest),
@@ -103,14 +108,18 @@ fn load_fixtures(
     store_options: &StoreOptions,
     paths: &[PathBuf],
     limits: FixtureLimits,
+    show: Show,
 ) -> anyhow::Result<()> {
+    let progress = Progress::new("fixtures load", show);
     // Read and size-checked before the database is created or touched.
     let started = std::time::Instant::now();
-    let sources = fixtures::read_sources(paths, limits.max_fixture_bytes)?;
+    let sources = fixtures::read_sources(paths, limits.max_fixture_bytes, &progress)?;
     tracing::debug!(elapsed = ?started.elapsed(), "fixture files read");
     let store = open(store_options)?;
-    let summary = fixtures::load(&store, &sources)?;
-    say!("loaded {summary}");
+    let summary = fixtures::load(&store, &sources, &progress);
+    // The bar is cleared before the summary or the error is printed.
+    drop(progress);
+    say!("loaded {}", summary?);
     Ok(())
 }
 
@@ -262,6 +271,7 @@ fn generate_fixtures(
     shape: &fixture_generator::Shape,
     out: &Path,
     force: bool,
+    show: Show,
 ) -> anyhow::Result<()> {
     if !force && out.exists() {
         bail!(
@@ -276,9 +286,12 @@ fn generate_fixtures(
     // Written beside and moved into place whole: a failed run (a full disk) leaves no
     // truncated file that a later load would refuse with a confusing message.
     let partial = partial_beside(out)?;
+    let progress = Progress::new("fixtures generate", show);
     let written = std::fs::File::create(&partial)
         .map_err(anyhow::Error::from)
-        .and_then(|file| fixture_generator::generate(shape, file).map_err(anyhow::Error::from))
+        .and_then(|file| {
+            fixture_generator::generate(shape, file, &progress).map_err(anyhow::Error::from)
+        })
         .and_then(|clients| {
             // Without --force a link, which fails if the file appeared meanwhile.
             let placed = if force {
@@ -288,6 +301,7 @@ fn generate_fixtures(
             };
             placed.map(|()| clients).map_err(Into::into)
         });
+    drop(progress);
     if written.is_err() {
         discard_partial(&partial);
     }

@@ -10,6 +10,7 @@ use super::{ServeArgs, open, output};
 use crate::fixtures;
 use crate::http::{self, RequestLimits, ServerOptions};
 use crate::journal::JournalLimits;
+use crate::progress::{Progress, Show};
 use crate::store::StoreOptions;
 use crate::webhooks;
 
@@ -59,10 +60,16 @@ pub(super) fn serve(db: PathBuf, args: ServeArgs) -> anyhow::Result<()> {
 
     let mut sample = None;
     if !args.fixtures.is_empty() {
-        let sources =
-            fixtures::read_sources(&args.fixtures, args.fixture_limits.max_fixture_bytes)?;
-        let summary = fixtures::load(&store, &sources)?;
-        note(format!("loaded {summary}"));
+        // Shown as `fixtures load` shows it, and gone before the port opens.
+        let progress = Progress::new("fixtures load", Show::for_stderr(false));
+        let sources = fixtures::read_sources(
+            &args.fixtures,
+            args.fixture_limits.max_fixture_bytes,
+            &progress,
+        )?;
+        let summary = fixtures::load(&store, &sources, &progress);
+        drop(progress);
+        note(format!("loaded {}", summary?));
     } else if !args.no_demo && store.is_empty()? {
         let summary = fixtures::load_demo(&store).context("the bundled demo data does not load")?;
         note(format!("new database: loaded the demo data, {summary}"));

@@ -572,7 +572,7 @@ pub fn fixture_path(relative: &str) -> String {
 }
 
 /// Tests set every option themselves: none may leak in from the environment.
-trait ClearContactdEnv {
+pub trait ClearContactdEnv {
     fn env_clear_contactd(&mut self) -> &mut Self;
 }
 

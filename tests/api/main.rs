@@ -17,6 +17,7 @@ mod keys;
 mod limits;
 mod openapi;
 mod ops;
+mod progress;
 mod read_model;
 mod receiver;
 mod webhooks;
