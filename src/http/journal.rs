@@ -181,7 +181,7 @@ impl Capture {
             // As the request's log line has it: to the microsecond.
             latency_ms: (latency.as_secs_f64() * 1_000_000.0).round() / 1000.0,
             fault,
-            text: EntryText::new(self.journal.buffer(), &parts, headers),
+            text: EntryText::new(|size| self.journal.buffer(size), &parts, headers),
         }
     }
 }
