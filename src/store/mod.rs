@@ -249,7 +249,10 @@ impl Store {
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(StoreError::from)?;
-            let value = f(&FixtureWriter::new(&tx)?)?;
+            let writer = FixtureWriter::new(&tx)?;
+            let value = f(&writer)?;
+            writer.build_indexes()?;
+            drop(writer);
             tx.commit().map_err(StoreError::from)?;
             Ok(value)
         })();
@@ -388,6 +391,34 @@ mod tests {
             ]
         );
         (dir, store)
+    }
+
+    fn schema(store: &Store) -> Vec<(String, String, String)> {
+        let conn = store.conn().unwrap();
+        let mut stmt = conn
+            .prepare("SELECT type, name, sql FROM sqlite_schema WHERE sql IS NOT NULL ORDER BY 2")
+            .unwrap();
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .map(|r| r.unwrap())
+            .collect()
+    }
+
+    /// A load into a new database sets its indexes aside: one that fails after that,
+    /// with rows written, leaves the database empty and its schema whole.
+    #[test]
+    fn a_failed_load_into_an_empty_database_leaves_it_empty_with_every_index() {
+        let (_dir, store) = temp_store();
+        let before = schema(&store);
+        let client = ClientId::new_random();
+        let result: Result<()> = store.write(|w| {
+            w.upsert_client(&client, "c")?;
+            w.upsert_contact(&contact(client, None), Timestamp::now(), false)?;
+            Err(StoreError::from(rusqlite::Error::InvalidQuery))
+        });
+        assert!(result.is_err());
+        assert!(store.is_empty().unwrap());
+        assert_eq!(schema(&store), before);
     }
 
     fn contact(client: ClientId, active: Option<TicketId>) -> Contact {

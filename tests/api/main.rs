@@ -1,6 +1,7 @@
 //! One integration test binary: every test starts the real `contactd` over a SQLite file
 //! in its own temp folder and talks to it over HTTP or its command line.
 
+mod bulk_load;
 mod cache;
 mod cli;
 mod commands;

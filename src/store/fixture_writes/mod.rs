@@ -1,4 +1,10 @@
 //! Upserts for fixture loading, all inside the one transaction that `Store::write` opens.
+//! Into a database with no rows yet they are plain inserts, with the indexes built after
+//! them (`bulk`).
+
+mod bulk;
+
+use std::cell::RefCell;
 
 use rusqlite::types::{FromSql, ToSql};
 use rusqlite::{OptionalExtension, Transaction};
@@ -16,7 +22,10 @@ pub struct FixtureWriter<'t> {
     /// The database had no client when the load began, so it had no row at all (every
     /// row belongs to a client): the owner lookups below, which run before the load
     /// writes, have nothing to find. A million-contact load made seven million of them.
+    /// Nor can a row conflict with a stored one: every write is a plain insert.
     was_empty: bool,
+    /// Into an empty database: the indexes and triggers to build once the rows are in.
+    set_aside: RefCell<Option<bulk::SetAside>>,
 }
 
 impl<'t> FixtureWriter<'t> {
@@ -32,7 +41,25 @@ impl<'t> FixtureWriter<'t> {
              DELETE FROM temp.search_queue;",
         )?;
         let was_empty = api_keys::no_client(tx)?;
-        Ok(Self { tx, was_empty })
+        let set_aside = if was_empty {
+            Some(bulk::set_aside(tx)?)
+        } else {
+            None
+        };
+        Ok(Self {
+            tx,
+            was_empty,
+            set_aside: RefCell::new(set_aside),
+        })
+    }
+
+    /// Builds what a load into an empty database set aside (once; later calls do
+    /// nothing). `Store::write` calls it before committing, whoever else did.
+    pub fn build_indexes(&self) -> Result<()> {
+        match self.set_aside.borrow_mut().take() {
+            Some(set_aside) => bulk::restore(self.tx, set_aside),
+            None => Ok(()),
+        }
     }
 
     // The look-ups below answer for the database as it was before the load wrote.
@@ -108,14 +135,41 @@ impl<'t> FixtureWriter<'t> {
         explicit_updated_at: bool,
     ) -> Result<bool> {
         // json() stores the objects minified; their numbers and strings keep their text.
-        let mut stmt = self.tx.prepare_cached(
-            "INSERT INTO contacts (
+        const INSERT: &str = "INSERT INTO contacts (
                  id, client_id, ai_customer_id, name, email, phone, platform, created_at,
                  last_message_at, last_message_content, chat_status, is_chat_read, blocked,
                  default_stage_id, active_ticket_v2_id, last_closed_ticket_v2_id,
                  current_integration_data, metadata, updated_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
-                     json(?17), json(?18), ?19)
+                     json(?17), json(?18), ?19)";
+        let params = rusqlite::params![
+            c.id,
+            c.client_id,
+            c.ai_customer_id,
+            c.name,
+            c.email,
+            c.phone,
+            c.platform,
+            c.created_at,
+            c.last_message_at,
+            c.last_message_content,
+            c.chat_status,
+            c.is_chat_read,
+            c.blocked,
+            c.default_stage_id,
+            c.active_ticket_v2_id,
+            c.last_closed_ticket_v2_id,
+            c.current_integration_data,
+            c.metadata,
+            updated_at,
+        ];
+        if self.was_empty {
+            self.tx.prepare_cached(INSERT)?.execute(params)?;
+            self.index_for_search(c)?;
+            return Ok(true);
+        }
+        let mut stmt = self.tx.prepare_cached(&format!(
+            "{INSERT}
              ON CONFLICT (id) DO UPDATE SET
                  ai_customer_id = excluded.ai_customer_id,
                  name = excluded.name,
@@ -145,30 +199,11 @@ impl<'t> FixtureWriter<'t> {
                     excluded.default_stage_id, excluded.active_ticket_v2_id,
                     excluded.last_closed_ticket_v2_id, excluded.current_integration_data,
                     excluded.metadata)
-                OR (?20 AND updated_at IS NOT excluded.updated_at)",
-        )?;
-        let changed = stmt.execute(rusqlite::params![
-            c.id,
-            c.client_id,
-            c.ai_customer_id,
-            c.name,
-            c.email,
-            c.phone,
-            c.platform,
-            c.created_at,
-            c.last_message_at,
-            c.last_message_content,
-            c.chat_status,
-            c.is_chat_read,
-            c.blocked,
-            c.default_stage_id,
-            c.active_ticket_v2_id,
-            c.last_closed_ticket_v2_id,
-            c.current_integration_data,
-            c.metadata,
-            updated_at,
-            explicit_updated_at,
-        ])? > 0;
+                OR (?20 AND updated_at IS NOT excluded.updated_at)"
+        ))?;
+        let mut all = params.to_vec();
+        all.push(&explicit_updated_at);
+        let changed = stmt.execute(all.as_slice())? > 0;
         if changed {
             self.index_for_search(c)?;
         }
@@ -235,11 +270,26 @@ impl<'t> FixtureWriter<'t> {
 
     /// Inserts or replaces the ticket; true when that changed anything.
     pub fn upsert_ticket(&self, t: &Ticket) -> Result<bool> {
-        let mut stmt = self.tx.prepare_cached(
-            "INSERT INTO tickets (
+        const INSERT: &str = "INSERT INTO tickets (
                  id, ai_contact_id, status, created_at, updated_at, ticket_summary, metadata,
                  stage_id)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, json(?7), ?8)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, json(?7), ?8)";
+        let params = (
+            &t.id,
+            &t.ai_contact_id,
+            &t.status,
+            &t.created_at,
+            &t.updated_at,
+            &t.ticket_summary,
+            &t.metadata,
+            &t.stage_id,
+        );
+        if self.was_empty {
+            self.tx.prepare_cached(INSERT)?.execute(params)?;
+            return Ok(true);
+        }
+        let mut stmt = self.tx.prepare_cached(&format!(
+            "{INSERT}
              ON CONFLICT (id) DO UPDATE SET
                  ai_contact_id = excluded.ai_contact_id,
                  status = excluded.status,
@@ -250,22 +300,34 @@ impl<'t> FixtureWriter<'t> {
                  stage_id = excluded.stage_id
              WHERE (status, created_at, updated_at, ticket_summary, metadata, stage_id)
                 IS NOT (excluded.status, excluded.created_at, excluded.updated_at,
-                        excluded.ticket_summary, excluded.metadata, excluded.stage_id)",
-        )?;
-        Ok(stmt.execute((
-            &t.id,
-            &t.ai_contact_id,
-            &t.status,
-            &t.created_at,
-            &t.updated_at,
-            &t.ticket_summary,
-            &t.metadata,
-            &t.stage_id,
-        ))? > 0)
+                        excluded.ticket_summary, excluded.metadata, excluded.stage_id)"
+        ))?;
+        Ok(stmt.execute(params)? > 0)
     }
 
     /// Inserts or replaces the message; true when that changed anything.
     pub fn upsert_message(&self, m: &Message) -> Result<bool> {
+        if self.was_empty {
+            let mut stmt = self.tx.prepare_cached(
+                "INSERT INTO messages (
+                     id, ai_contact_id, created_at, body, direction, \"from\", \"to\", type, status,
+                     media_url)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            )?;
+            stmt.execute(rusqlite::params![
+                m.id,
+                m.ai_contact_id,
+                m.created_at,
+                m.body,
+                m.direction,
+                m.from,
+                m.to,
+                m.kind,
+                m.status,
+                m.media_url,
+            ])?;
+            return Ok(true);
+        }
         let mut stmt = self.tx.prepare_cached(
             "INSERT INTO messages (
                  id, ai_contact_id, created_at, body, direction, \"from\", \"to\", type, status,
