@@ -530,7 +530,7 @@ mod tests {
             name: "generated.json".into(),
             text,
         };
-        let summary = fixtures::load(&store, &[source], &Progress::hidden()).unwrap();
+        let summary = fixtures::load(&store, vec![source], &Progress::hidden()).unwrap();
         assert_eq!(summary.contacts, 200);
         assert!(
             summary.tickets > 100,

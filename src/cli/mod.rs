@@ -116,7 +116,7 @@ fn load_fixtures(
     let sources = fixtures::read_sources(paths, limits.max_fixture_bytes, &progress)?;
     tracing::debug!(elapsed = ?started.elapsed(), "fixture files read");
     let store = open(store_options)?;
-    let summary = fixtures::load(&store, &sources, &progress);
+    let summary = fixtures::load(&store, sources, &progress);
     // The bar is cleared before the summary or the error is printed.
     drop(progress);
     say!("loaded {}", summary?);

@@ -67,7 +67,7 @@ pub(super) fn serve(db: PathBuf, args: ServeArgs) -> anyhow::Result<()> {
             args.fixture_limits.max_fixture_bytes,
             &progress,
         )?;
-        let summary = fixtures::load(&store, &sources, &progress);
+        let summary = fixtures::load(&store, sources, &progress);
         drop(progress);
         note(format!("loaded {}", summary?));
     } else if !args.no_demo && store.is_empty()? {

@@ -62,6 +62,11 @@ macro_rules! uuid_id {
                 Self(Uuid::new_v4())
             }
 
+            /// The id as one number, for comparing many of them cheaply.
+            pub fn as_u128(&self) -> u128 {
+                self.0.as_u128()
+            }
+
             /// A UUIDv7: ids made one after another sort one after another, so rows made
             /// in bulk (events, deliveries) go to the end of their id index instead of
             /// dirtying a random page of it each.
