@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Crash safety at scale, run through bench/crash.sh:
 
-1. kill -9 `contactd fixtures load` of a 200k-contact file at random moments; after each
-   kill the database must open, pass `contactd check` and hold exactly the rows it held
-   before the load;
+1. kill -9 `contactd fixtures load` of a 200k-contact file at random moments, into a
+   database holding other data and into a new one (the load that sets the indexes aside
+   and builds them after the rows); after each kill the database must open, pass
+   `contactd check` and hold exactly the rows and the schema it held before the load;
 2. kill -9 `contactd serve` over those 200k contacts in the middle of a stream of
    metadata writes (SPEC 7.5) from 8 clients; after each kill every write that was
    answered 201 must be in the database, which must pass `contactd check`.
@@ -41,6 +42,8 @@ def snapshot(db):
         columns = [c[1] for c in conn.execute(f"PRAGMA table_info({table})")
                    if (table, c[1]) != ("contacts", "updated_at")]
         rows[table] = conn.execute(f"SELECT {', '.join(map(quote, columns))} FROM {table} ORDER BY 1, 2").fetchall()
+    # Indexes and triggers too: a load into a new database drops and makes them again.
+    rows["schema"] = conn.execute("SELECT type, name, sql FROM sqlite_schema ORDER BY 2").fetchall()
     conn.close()
     return rows
 
@@ -57,27 +60,34 @@ def main():
         fixture.unlink(missing_ok=True)  # generate keeps an existing file
         out = run("fixtures", "generate", "--contacts", "200000", "--seed", "9", "--out", fixture)
         keys.write_text(json.dumps(dict(re.findall(r"^client (\S+) key (\S+)$", out.stdout, re.M))))
-    status = kill_loads(fixture)
+    status = kill_loads(fixture, into_new=False)
+    if status == 0:
+        status = kill_loads(fixture, into_new=True)
     if status == 0:
         status = kill_writes(fixture, json.loads(keys.read_text()))
     return status
 
 
-def kill_loads(fixture):
+def kill_loads(fixture, into_new):
+    """Kills loads into a database holding tests/data/tenants.json, or into a new one."""
     db = WORK / "crash.db"
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{db}{suffix}").unlink(missing_ok=True)
-    run("--db", db, "fixtures", "load", ROOT / "tests" / "data" / "tenants.json")
-    before = snapshot(db)
+
+    def fresh():
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{db}{suffix}").unlink(missing_ok=True)
+        if into_new:
+            run("--db", db, "migrate")
+        else:
+            run("--db", db, "fixtures", "load", ROOT / "tests" / "data" / "tenants.json")
+        return snapshot(db)
+
+    before = fresh()
 
     started = time.monotonic()
     run("--db", db, "fixtures", "load", fixture)
     full_load = time.monotonic() - started
     complete = snapshot(db)
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{db}{suffix}").unlink(missing_ok=True)
-    run("--db", db, "fixtures", "load", ROOT / "tests" / "data" / "tenants.json")
-    before = snapshot(db)
+    before = fresh()
 
     rng = random.Random(2026)
     # Random moments, plus three late ones that land in the commit and checkpoint.
@@ -101,14 +111,12 @@ def kill_loads(fixture):
               f"({len(after['contacts'])} contacts)")
         if whole and not as_before:
             # Start the next kill from the state before the load again.
-            for suffix in ("", "-wal", "-shm"):
-                Path(f"{db}{suffix}").unlink(missing_ok=True)
-            run("--db", db, "fixtures", "load", ROOT / "tests" / "data" / "tenants.json")
-            before = snapshot(db)
+            before = fresh()
         if check.returncode != 0 or not (as_before or whole):
             print(check.stdout, check.stderr)
             return 1
-    print(f"crash: loads PASS ({len(delays)} kills, nothing lost or half-written)")
+    into = "a new database" if into_new else "a database holding other data"
+    print(f"crash: loads into {into} PASS ({len(delays)} kills, nothing lost or half-written)")
     return 0
 
 

@@ -114,10 +114,16 @@ impl Progress {
     /// amount; its count starts at 0.
     pub fn stage(&self, name: &'static str, unit: Unit, total: Option<u64>) {
         *self.stage.lock().unwrap_or_else(PoisonError::into_inner) = Stage { name, unit, total };
-        self.bar.reset();
+        // Named and styled first: a frame drawn between these calls shows the new stage.
         self.bar.set_style(style(unit, total.is_some()));
-        self.bar.set_length(total.unwrap_or(0));
         self.bar.set_message(name);
+        self.bar.set_length(total.unwrap_or(0));
+        self.bar.reset();
+    }
+
+    /// Runs `f`, which writes to the terminal, with the bar out of its way.
+    pub fn suspend<R>(&self, f: impl FnOnce() -> R) -> R {
+        self.bar.suspend(f)
     }
 
     /// `n` more done in this stage.

@@ -115,7 +115,8 @@ fn load_fixtures(
     let started = std::time::Instant::now();
     let sources = fixtures::read_sources(paths, limits.max_fixture_bytes, &progress)?;
     tracing::debug!(elapsed = ?started.elapsed(), "fixture files read");
-    let store = open(store_options)?;
+    // It may say which migrations it applied: not across the bar.
+    let store = progress.suspend(|| open(store_options))?;
     let summary = fixtures::load(&store, sources, &progress);
     // The bar is cleared before the summary or the error is printed.
     drop(progress);

@@ -62,6 +62,64 @@ fn a_load_killed_at_any_point_leaves_the_data_from_before_or_all_of_it() {
     }
 }
 
+/// The schema, for a load into a new database: it drops indexes and triggers and makes
+/// them again inside its transaction.
+fn schema(ws: &Workspace) -> Vec<String> {
+    let conn = rusqlite::Connection::open(ws.db()).expect("open db");
+    let mut stmt = conn
+        .prepare(
+            "SELECT type || ' ' || name || ' ' || ifnull(sql, '') FROM sqlite_schema ORDER BY 1",
+        )
+        .expect("schema");
+    stmt.query_map([], |r| r.get(0))
+        .expect("query")
+        .map(|r| r.expect("row"))
+        .collect()
+}
+
+#[test]
+fn a_load_into_a_new_database_killed_at_any_point_leaves_it_empty_and_whole_or_loaded() {
+    let (reference, file) = with_big_file("20000");
+    let new = Workspace::new();
+    new.run(&["migrate"]).assert_success();
+    let empty_schema = schema(&new);
+    let empty = new.dump();
+    new.load(&file);
+    let loaded = new.dump();
+    assert_eq!(schema(&new), empty_schema, "a whole load keeps the schema");
+    drop(reference);
+
+    for delay_ms in [50u64, 400, 900, 1500, 2500] {
+        let ws = Workspace::new();
+        ws.run(&["migrate"]).assert_success();
+        let mut load = Command::new(BIN)
+            .args(["--db", ws.db().to_str().unwrap(), "fixtures", "load", &file])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        let _ = load.kill();
+        let _ = load.wait();
+
+        ws.run(&["check"]).assert_success();
+        assert_eq!(schema(&ws), empty_schema, "killed after {delay_ms} ms");
+        let now = ws.dump();
+        let keyless = |rows: &[String]| -> Vec<String> {
+            rows.iter()
+                .filter(|r| !r.starts_with("api_keys:") && !r.starts_with("contacts:"))
+                .cloned()
+                .collect()
+        };
+        assert!(
+            now == empty || keyless(&now) == keyless(&loaded),
+            "killed after {delay_ms} ms: {} rows, neither none nor all {}",
+            now.len(),
+            loaded.len()
+        );
+    }
+}
+
 #[test]
 fn a_server_killed_under_load_restarts_and_serves_the_same_bodies() {
     let ws = Workspace::with_tenants();
