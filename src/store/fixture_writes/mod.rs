@@ -103,6 +103,13 @@ impl<'t> FixtureWriter<'t> {
             .optional()?)
     }
 
+    /// Writes one row: `insert` into a database that was empty (nothing to conflict
+    /// with), else `upsert`; true when that changed anything.
+    fn write_row(&self, insert: &str, upsert: &str, params: impl rusqlite::Params) -> Result<bool> {
+        let sql = if self.was_empty { insert } else { upsert };
+        Ok(self.tx.prepare_cached(sql)?.execute(params)? > 0)
+    }
+
     pub fn upsert_client(&self, id: &ClientId, name: &str) -> Result<()> {
         let mut stmt = self.tx.prepare_cached(
             "INSERT INTO clients (id, name) VALUES (?1, ?2)
@@ -135,41 +142,20 @@ impl<'t> FixtureWriter<'t> {
         explicit_updated_at: bool,
     ) -> Result<bool> {
         // json() stores the objects minified; their numbers and strings keep their text.
-        const INSERT: &str = "INSERT INTO contacts (
+        macro_rules! insert {
+            () => {
+                "INSERT INTO contacts (
                  id, client_id, ai_customer_id, name, email, phone, platform, created_at,
                  last_message_at, last_message_content, chat_status, is_chat_read, blocked,
                  default_stage_id, active_ticket_v2_id, last_closed_ticket_v2_id,
                  current_integration_data, metadata, updated_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
-                     json(?17), json(?18), ?19)";
-        let params = rusqlite::params![
-            c.id,
-            c.client_id,
-            c.ai_customer_id,
-            c.name,
-            c.email,
-            c.phone,
-            c.platform,
-            c.created_at,
-            c.last_message_at,
-            c.last_message_content,
-            c.chat_status,
-            c.is_chat_read,
-            c.blocked,
-            c.default_stage_id,
-            c.active_ticket_v2_id,
-            c.last_closed_ticket_v2_id,
-            c.current_integration_data,
-            c.metadata,
-            updated_at,
-        ];
-        if self.was_empty {
-            self.tx.prepare_cached(INSERT)?.execute(params)?;
-            self.index_for_search(c)?;
-            return Ok(true);
+                     json(?17), json(?18), ?19)"
+            };
         }
-        let mut stmt = self.tx.prepare_cached(&format!(
-            "{INSERT}
+        const UPSERT: &str = concat!(
+            insert!(),
+            "
              ON CONFLICT (id) DO UPDATE SET
                  ai_customer_id = excluded.ai_customer_id,
                  name = excluded.name,
@@ -200,10 +186,34 @@ impl<'t> FixtureWriter<'t> {
                     excluded.last_closed_ticket_v2_id, excluded.current_integration_data,
                     excluded.metadata)
                 OR (?20 AND updated_at IS NOT excluded.updated_at)"
-        ))?;
-        let mut all = params.to_vec();
-        all.push(&explicit_updated_at);
-        let changed = stmt.execute(all.as_slice())? > 0;
+        );
+        let params = rusqlite::params![
+            c.id,
+            c.client_id,
+            c.ai_customer_id,
+            c.name,
+            c.email,
+            c.phone,
+            c.platform,
+            c.created_at,
+            c.last_message_at,
+            c.last_message_content,
+            c.chat_status,
+            c.is_chat_read,
+            c.blocked,
+            c.default_stage_id,
+            c.active_ticket_v2_id,
+            c.last_closed_ticket_v2_id,
+            c.current_integration_data,
+            c.metadata,
+            updated_at,
+        ];
+        // The upsert alone reads ?20.
+        let mut params = params.to_vec();
+        if !self.was_empty {
+            params.push(&explicit_updated_at);
+        }
+        let changed = self.write_row(insert!(), UPSERT, params.as_slice())?;
         if changed {
             self.index_for_search(c)?;
         }
@@ -270,26 +280,17 @@ impl<'t> FixtureWriter<'t> {
 
     /// Inserts or replaces the ticket; true when that changed anything.
     pub fn upsert_ticket(&self, t: &Ticket) -> Result<bool> {
-        const INSERT: &str = "INSERT INTO tickets (
+        macro_rules! insert {
+            () => {
+                "INSERT INTO tickets (
                  id, ai_contact_id, status, created_at, updated_at, ticket_summary, metadata,
                  stage_id)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, json(?7), ?8)";
-        let params = (
-            &t.id,
-            &t.ai_contact_id,
-            &t.status,
-            &t.created_at,
-            &t.updated_at,
-            &t.ticket_summary,
-            &t.metadata,
-            &t.stage_id,
-        );
-        if self.was_empty {
-            self.tx.prepare_cached(INSERT)?.execute(params)?;
-            return Ok(true);
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, json(?7), ?8)"
+            };
         }
-        let mut stmt = self.tx.prepare_cached(&format!(
-            "{INSERT}
+        const UPSERT: &str = concat!(
+            insert!(),
+            "
              ON CONFLICT (id) DO UPDATE SET
                  ai_contact_id = excluded.ai_contact_id,
                  status = excluded.status,
@@ -301,38 +302,33 @@ impl<'t> FixtureWriter<'t> {
              WHERE (status, created_at, updated_at, ticket_summary, metadata, stage_id)
                 IS NOT (excluded.status, excluded.created_at, excluded.updated_at,
                         excluded.ticket_summary, excluded.metadata, excluded.stage_id)"
-        ))?;
-        Ok(stmt.execute(params)? > 0)
+        );
+        let params = (
+            &t.id,
+            &t.ai_contact_id,
+            &t.status,
+            &t.created_at,
+            &t.updated_at,
+            &t.ticket_summary,
+            &t.metadata,
+            &t.stage_id,
+        );
+        self.write_row(insert!(), UPSERT, params)
     }
 
     /// Inserts or replaces the message; true when that changed anything.
     pub fn upsert_message(&self, m: &Message) -> Result<bool> {
-        if self.was_empty {
-            let mut stmt = self.tx.prepare_cached(
+        macro_rules! insert {
+            () => {
                 "INSERT INTO messages (
-                     id, ai_contact_id, created_at, body, direction, \"from\", \"to\", type, status,
-                     media_url)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-            )?;
-            stmt.execute(rusqlite::params![
-                m.id,
-                m.ai_contact_id,
-                m.created_at,
-                m.body,
-                m.direction,
-                m.from,
-                m.to,
-                m.kind,
-                m.status,
-                m.media_url,
-            ])?;
-            return Ok(true);
-        }
-        let mut stmt = self.tx.prepare_cached(
-            "INSERT INTO messages (
                  id, ai_contact_id, created_at, body, direction, \"from\", \"to\", type, status,
                  media_url)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+            };
+        }
+        const UPSERT: &str = concat!(
+            insert!(),
+            "
              ON CONFLICT (id) DO UPDATE SET
                  created_at = excluded.created_at,
                  body = excluded.body,
@@ -345,9 +341,9 @@ impl<'t> FixtureWriter<'t> {
              WHERE (created_at, body, direction, \"from\", \"to\", type, status, media_url)
                 IS NOT (excluded.created_at, excluded.body, excluded.direction,
                         excluded.\"from\", excluded.\"to\", excluded.type, excluded.status,
-                        excluded.media_url)",
-        )?;
-        Ok(stmt.execute(rusqlite::params![
+                        excluded.media_url)"
+        );
+        let params = rusqlite::params![
             m.id,
             m.ai_contact_id,
             m.created_at,
@@ -358,7 +354,8 @@ impl<'t> FixtureWriter<'t> {
             m.kind,
             m.status,
             m.media_url,
-        ])? > 0)
+        ];
+        self.write_row(insert!(), UPSERT, params)
     }
 
     /// Inserts or replaces a pipeline with its stages, whole: stages it no longer lists
