@@ -24,6 +24,24 @@ fn with_big_file(contacts: &str) -> (Workspace, String) {
     (ws, file)
 }
 
+/// Starts `contactd fixtures load FILE` over `ws` and kills it (SIGKILL: no chance to
+/// clean up) after `delay_ms`. A load that has already ended must have succeeded: one
+/// that failed on its own would leave the data as before and prove nothing.
+fn kill_load_after(ws: &Workspace, file: &str, delay_ms: u64) {
+    let mut load = Command::new(BIN)
+        .args(["--db", ws.db().to_str().unwrap(), "fixtures", "load", file])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(delay_ms));
+    if let Some(status) = load.try_wait().unwrap() {
+        assert!(status.success(), "the load failed by itself: {status}");
+    }
+    let _ = load.kill();
+    let _ = load.wait();
+}
+
 #[test]
 fn a_load_killed_at_any_point_leaves_the_data_from_before_or_all_of_it() {
     let (reference, file) = with_big_file("20000");
@@ -40,15 +58,7 @@ fn a_load_killed_at_any_point_leaves_the_data_from_before_or_all_of_it() {
     for delay_ms in [50u64, 400, 900, 1500, 2500] {
         let ws = Workspace::with_tenants();
         let before = ws.dump();
-        let mut load = Command::new(BIN)
-            .args(["--db", ws.db().to_str().unwrap(), "fixtures", "load", &file])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(Duration::from_millis(delay_ms));
-        let _ = load.kill(); // SIGKILL: no chance to clean up.
-        let _ = load.wait();
+        kill_load_after(&ws, &file, delay_ms);
 
         ws.run(&["check"]).assert_success();
         let now = ws.dump();
@@ -79,7 +89,8 @@ fn schema(ws: &Workspace) -> Vec<String> {
 
 #[test]
 fn a_load_into_a_new_database_killed_at_any_point_leaves_it_empty_and_whole_or_loaded() {
-    let (reference, file) = with_big_file("20000");
+    // The file lives in this workspace's folder: it is kept to the end.
+    let (_file_owner, file) = with_big_file("20000");
     let new = Workspace::new();
     new.run(&["migrate"]).assert_success();
     let empty_schema = schema(&new);
@@ -87,30 +98,22 @@ fn a_load_into_a_new_database_killed_at_any_point_leaves_it_empty_and_whole_or_l
     new.load(&file);
     let loaded = new.dump();
     assert_eq!(schema(&new), empty_schema, "a whole load keeps the schema");
-    drop(reference);
+    // Contacts are stamped with each load's own time; API keys get fresh ids.
+    let keyless = |rows: &[String]| -> Vec<String> {
+        rows.iter()
+            .filter(|r| !r.starts_with("api_keys:") && !r.starts_with("contacts:"))
+            .cloned()
+            .collect()
+    };
 
     for delay_ms in [50u64, 400, 900, 1500, 2500] {
         let ws = Workspace::new();
         ws.run(&["migrate"]).assert_success();
-        let mut load = Command::new(BIN)
-            .args(["--db", ws.db().to_str().unwrap(), "fixtures", "load", &file])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(Duration::from_millis(delay_ms));
-        let _ = load.kill();
-        let _ = load.wait();
+        kill_load_after(&ws, &file, delay_ms);
 
         ws.run(&["check"]).assert_success();
         assert_eq!(schema(&ws), empty_schema, "killed after {delay_ms} ms");
         let now = ws.dump();
-        let keyless = |rows: &[String]| -> Vec<String> {
-            rows.iter()
-                .filter(|r| !r.starts_with("api_keys:") && !r.starts_with("contacts:"))
-                .cloned()
-                .collect()
-        };
         assert!(
             now == empty || keyless(&now) == keyless(&loaded),
             "killed after {delay_ms} ms: {} rows, neither none nor all {}",
