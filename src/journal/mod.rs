@@ -238,6 +238,14 @@ mod tests {
         }
     }
 
+    /// A journal bounded by its number of entries only.
+    fn bounded_by_count(entries: usize) -> Journal {
+        Journal::new(JournalLimits {
+            entries,
+            bytes: usize::MAX,
+        })
+    }
+
     fn all() -> JournalQuery {
         JournalQuery {
             limit: usize::MAX,
@@ -247,10 +255,7 @@ mod tests {
 
     #[test]
     fn the_oldest_entries_go_first_when_the_count_is_reached() {
-        let journal = Journal::new(JournalLimits {
-            entries: 3,
-            bytes: usize::MAX,
-        });
+        let journal = bounded_by_count(3);
         let client = ClientId::new_random();
         for status in [200, 201, 202, 203, 204] {
             journal.record(entry(client, status, 0));
@@ -265,10 +270,7 @@ mod tests {
 
     #[test]
     fn a_dropped_entrys_buffer_is_used_again_unless_a_query_holds_it() {
-        let journal = Journal::new(JournalLimits {
-            entries: 1,
-            bytes: usize::MAX,
-        });
+        let journal = bounded_by_count(1);
         let client = ClientId::new_random();
         let block = |e: &Entry| e.text.bytes.as_ptr();
         assert_eq!(journal.buffer(100).capacity(), 1024, "new, rounded up");
@@ -307,10 +309,7 @@ mod tests {
 
     #[test]
     fn a_spare_too_small_for_an_entry_is_passed_over_for_one_that_fits() {
-        let journal = Journal::new(JournalLimits {
-            entries: 1,
-            bytes: usize::MAX,
-        });
+        let journal = bounded_by_count(1);
         let client = ClientId::new_random();
         for body in [100, 2500, 1] {
             journal.record(entry(client, 200, body));

@@ -1,29 +1,16 @@
 //! A load into a new database takes a faster path (plain inserts, its indexes built after
 //! the rows); what it stores must be exactly what the path for a used database stores.
 
-use rusqlite::types::ValueRef;
 use serde_json::{Value, json};
 
-use crate::helpers::Workspace;
+use crate::helpers::{Workspace, rows_of};
 
 /// Every row of the tables a load writes or derives, and the schema, in a stable order.
 fn stored(ws: &Workspace) -> Vec<String> {
     let conn = rusqlite::Connection::open(ws.db()).expect("open db");
     let mut rows = Vec::new();
     let mut add = |sql: &str| {
-        let mut stmt = conn.prepare(sql).expect("prepare");
-        let columns = stmt.column_count();
-        let mut q = stmt.query([]).expect("query");
-        let mut these = Vec::new();
-        while let Some(row) = q.next().expect("row") {
-            let values: Vec<String> = (0..columns)
-                .map(|i| match row.get_ref(i).expect("value") {
-                    ValueRef::Text(t) => format!("{:?}", String::from_utf8_lossy(t)),
-                    other => format!("{other:?}"),
-                })
-                .collect();
-            these.push(format!("{sql}: {}", values.join(" | ")));
-        }
+        let mut these = rows_of(&conn, sql, sql);
         // Rows in their text's order: a table's own order is not what is compared.
         these.sort();
         rows.extend(these);

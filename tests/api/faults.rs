@@ -76,15 +76,11 @@ fn a_load_killed_at_any_point_leaves_the_data_from_before_or_all_of_it() {
 /// them again inside its transaction.
 fn schema(ws: &Workspace) -> Vec<String> {
     let conn = rusqlite::Connection::open(ws.db()).expect("open db");
-    let mut stmt = conn
-        .prepare(
-            "SELECT type || ' ' || name || ' ' || ifnull(sql, '') FROM sqlite_schema ORDER BY 1",
-        )
-        .expect("schema");
-    stmt.query_map([], |r| r.get(0))
-        .expect("query")
-        .map(|r| r.expect("row"))
-        .collect()
+    rows_of(
+        &conn,
+        "schema",
+        "SELECT type, name, sql FROM sqlite_schema ORDER BY 2",
+    )
 }
 
 #[test]

@@ -139,20 +139,32 @@ impl Workspace {
             "webhook_events",
             "webhook_deliveries",
         ] {
-            let mut stmt = conn
-                .prepare(&format!("SELECT * FROM {table} ORDER BY 1"))
-                .expect("select");
-            let columns = stmt.column_count();
-            let mut q = stmt.query([]).expect("query");
-            while let Some(row) = q.next().expect("row") {
-                let values: Vec<String> = (0..columns)
-                    .map(|i| format!("{:?}", row.get_ref(i).expect("value")))
-                    .collect();
-                rows.push(format!("{table}: {}", values.join(" | ")));
-            }
+            rows.extend(rows_of(
+                &conn,
+                table,
+                &format!("SELECT * FROM {table} ORDER BY 1"),
+            ));
         }
         rows
     }
+}
+
+/// Each row `sql` selects, as `label: value | value | …` (text shown as text).
+pub fn rows_of(conn: &rusqlite::Connection, label: &str, sql: &str) -> Vec<String> {
+    let mut stmt = conn.prepare(sql).expect("select");
+    let columns = stmt.column_count();
+    let mut q = stmt.query([]).expect("query");
+    let mut rows = Vec::new();
+    while let Some(row) = q.next().expect("row") {
+        let values: Vec<String> = (0..columns)
+            .map(|i| match row.get_ref(i).expect("value") {
+                rusqlite::types::ValueRef::Text(t) => format!("{:?}", String::from_utf8_lossy(t)),
+                other => format!("{other:?}"),
+            })
+            .collect();
+        rows.push(format!("{label}: {}", values.join(" | ")));
+    }
+    rows
 }
 
 pub struct CommandResult {
