@@ -4,7 +4,8 @@
 //! The arrows go one way: `http` and `fixtures` use `store` and `model`; `store` uses
 //! `model`; `model` uses neither. `webhooks` (the sender) uses `store` and `model`.
 //! `background` is used by both for threads that yield to the API. `journal` and
-//! `faults` (SPEC 12) are in memory and use `model` only. `cli` wires them together.
+//! `faults` (SPEC 12) are in memory and use `model` only. `live_demo` drives the demo
+//! data through `store`'s writer. `cli` wires them together.
 
 pub mod api_key;
 pub mod background;
@@ -14,6 +15,7 @@ pub mod fixture_generator;
 pub mod fixtures;
 pub mod http;
 pub mod journal;
+pub mod live_demo;
 pub mod model;
 pub mod progress;
 pub mod store;

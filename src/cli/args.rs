@@ -237,6 +237,29 @@ pub struct ServeArgs {
           value_parser = clap::value_parser!(u32).range(1..=16_384))]
     pub journal_memory: u32,
 
+    /// Do not serve the sandbox: every route under `/api/sandbox/` (inbound messages,
+    /// closing tickets, the journal, faults) answers 404 like any unknown path. The
+    /// environment turns it off with CONTACTD_SANDBOX=false.
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_value_t = false,
+          default_missing_value = "true", value_parser = parse_bool)]
+    pub no_sandbox: bool,
+
+    /// Serve the sandbox (on unless --no-sandbox or CONTACTD_SANDBOX=false).
+    #[arg(long, env = "CONTACTD_SANDBOX", value_name = "BOOL", hide = true,
+          default_value_t = true, value_parser = parse_bool)]
+    pub sandbox: bool,
+
+    /// Keep the demo data alive: every few seconds a demo contact writes, and now and
+    /// then a ticket opens or closes, through the sandbox's own code (webhooks fire).
+    #[arg(long, env = "CONTACTD_LIVE_DEMO", value_name = "BOOL", num_args = 0..=1,
+          default_value_t = false, default_missing_value = "true", value_parser = parse_bool)]
+    pub live_demo: bool,
+
+    /// Seconds between two moves of --live-demo.
+    #[arg(long, env = "CONTACTD_LIVE_DEMO_INTERVAL", value_name = "SECS", default_value_t = 8.0,
+          value_parser = parse_interval)]
+    pub live_demo_interval: f64,
+
     /// Keep no request journal: `/api/sandbox/requests` then answers an empty list.
     #[arg(long, env = "CONTACTD_NO_JOURNAL", value_name = "BOOL", num_args = 0..=1,
           default_value_t = false, default_missing_value = "true", value_parser = parse_bool)]
@@ -257,6 +280,13 @@ fn parse_timeout(text: &str) -> Result<f64, String> {
         _ => Err(format!(
             "expected seconds above 0 and at most 300, got {text:?}"
         )),
+    }
+}
+
+fn parse_interval(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(s) if (0.05..=3600.0).contains(&s) => Ok(s),
+        _ => Err(format!("expected seconds from 0.05 to 3600, got {text:?}")),
     }
 }
 

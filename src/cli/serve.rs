@@ -10,6 +10,7 @@ use super::{ServeArgs, open, output};
 use crate::fixtures;
 use crate::http::{self, RequestLimits, ServerOptions};
 use crate::journal::JournalLimits;
+use crate::live_demo;
 use crate::progress::{Progress, Show};
 use crate::store::StoreOptions;
 use crate::webhooks;
@@ -93,7 +94,17 @@ pub(super) fn serve(db: PathBuf, args: ServeArgs) -> anyhow::Result<()> {
             entries: args.journal_size as usize,
             bytes: args.journal_memory as usize * 1024 * 1024,
         }),
+        sandbox: args.sandbox && !args.no_sandbox,
     };
+    if !options.sandbox {
+        note("sandbox: off (--no-sandbox)".to_owned());
+    }
+    if args.live_demo && !live_demo::has_demo_data(&store)? {
+        bail!(
+            "--live-demo drives the bundled demo data, and this database has none of its \
+             clients; start it on a new database (or load fixtures/demo.json)"
+        );
+    }
     if options.journal.is_none() {
         note("journal: off (--no-journal)".to_owned());
     }
@@ -114,6 +125,10 @@ pub(super) fn serve(db: PathBuf, args: ServeArgs) -> anyhow::Result<()> {
         )?,
         None => note("webhooks: deliveries are stored, not sent (--no-webhooks)".to_owned()),
     }
+    let live_demo = args.live_demo.then(|| {
+        let interval = Duration::from_secs_f64(args.live_demo_interval);
+        (writer.clone(), interval)
+    });
     let companions = http::Companions {
         delivery_metrics,
         writer,
@@ -126,6 +141,13 @@ pub(super) fn serve(db: PathBuf, args: ServeArgs) -> anyhow::Result<()> {
                 .listen(1024)
                 .with_context(|| format!("cannot listen on {addr}"))?;
             listeners.push(TcpListener::from(socket));
+        }
+        if let Some((writer, interval)) = live_demo {
+            note(format!(
+                "live demo: a demo contact moves every {} s",
+                interval.as_secs_f64()
+            ));
+            actix_web::rt::spawn(live_demo::run(store.clone(), writer, interval));
         }
         let (server, addrs) = http::serve(store, listeners, &options, companions)
             .with_context(|| format!("cannot listen on {bind}"))?;

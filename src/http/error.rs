@@ -5,7 +5,8 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
-use crate::store::StoreError;
+use crate::model::MAX_METADATA_BYTES;
+use crate::store::{Refusal, StoreError};
 
 /// Every error the API answers with. The `Display` text is the envelope's `message`.
 #[derive(Debug, thiserror::Error)]
@@ -24,6 +25,9 @@ pub enum ApiError {
     DeliveryNotFound,
     #[error("Fault not found")]
     FaultNotFound,
+    /// A conversation write the stored data refused (SPEC 11): 404, 409 or 400.
+    #[error("{0}")]
+    Refused(Refusal),
     /// A fault rule's answer (SPEC 12.2): its status, in the envelope.
     #[error("Injected fault")]
     InjectedFault(StatusCode),
@@ -67,6 +71,9 @@ pub enum ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
+        if let StoreError::Refused(refusal) = e {
+            return Self::Refused(refusal);
+        }
         if e.is_busy() {
             tracing::warn!(error = %e, "answered 503: the database stayed locked");
             return Self::Busy;
@@ -105,12 +112,26 @@ impl ResponseError for ApiError {
             Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Self::InjectedFault(status) => *status,
+            Self::Refused(refusal) => match refusal {
+                Refusal::ChannelNotFound
+                | Refusal::StageNotFound
+                | Refusal::TeamMemberNotFound
+                | Refusal::ContactNotFound
+                | Refusal::TicketNotFound => StatusCode::NOT_FOUND,
+                Refusal::AlreadyClosed => StatusCode::CONFLICT,
+                Refusal::Invalid(_) | Refusal::TooLarge { .. } => StatusCode::BAD_REQUEST,
+            },
         }
     }
 
     fn error_response(&self) -> HttpResponse {
         let mut response = match self {
             Self::Validation(problems) => envelope_of(self.status_code(), Message::List(problems)),
+            // Broken rules of the body are named in a list, as validation names them.
+            Self::Refused(refusal @ (Refusal::Invalid(_) | Refusal::TooLarge { .. })) => {
+                let problems = [refusal_sentence(refusal)];
+                envelope_of(self.status_code(), Message::List(&problems))
+            }
             _ => envelope(self.status_code(), &self.to_string()),
         };
         match self {
@@ -140,6 +161,16 @@ impl ResponseError for ApiError {
             _ => {}
         }
         response
+    }
+}
+
+fn refusal_sentence(refusal: &Refusal) -> String {
+    match refusal {
+        Refusal::TooLarge { field, bytes } => format!(
+            "{field} must not be larger than {MAX_METADATA_BYTES} bytes once merged \
+             (it would be {bytes})"
+        ),
+        other => other.to_string(),
     }
 }
 

@@ -8,10 +8,7 @@ use super::auth::ApiKey;
 use super::error::ApiError;
 use super::params::{self, Params};
 use super::worker::WorkerContext;
-use crate::model::{
-    ClientId, ContactId, Direction, MESSAGES_PER_PAGE, Message, MessageId, MessageStatus,
-    MessageType, Timestamp,
-};
+use crate::model::{ContactId, MESSAGES_PER_PAGE, MessageBody};
 
 pub const ROUTE: &str = "/api/public/contact/v2/{aiContactId}/messages";
 
@@ -53,39 +50,4 @@ struct PageBody<'a> {
     #[serde(rename = "hasMore")]
     has_more: bool,
     total: u64,
-}
-
-/// A message, keys in the contract's order.
-#[derive(Serialize)]
-struct MessageBody<'a> {
-    id: MessageId,
-    body: Option<&'a str>,
-    created_at: Timestamp,
-    direction: Direction,
-    from: Option<&'a str>,
-    to: Option<&'a str>,
-    #[serde(rename = "type")]
-    kind: MessageType,
-    status: MessageStatus,
-    media_url: Option<&'a str>,
-    client_id: ClientId,
-    ai_contact_id: ContactId,
-}
-
-impl<'a> MessageBody<'a> {
-    fn new(m: &'a Message, client_id: ClientId) -> Self {
-        Self {
-            id: m.id,
-            body: m.body.as_deref(),
-            created_at: m.created_at,
-            direction: m.direction,
-            from: m.from.as_deref(),
-            to: m.to.as_deref(),
-            kind: m.kind,
-            status: m.status,
-            media_url: m.media_url.as_deref(),
-            client_id,
-            ai_contact_id: m.ai_contact_id,
-        }
-    }
 }

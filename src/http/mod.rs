@@ -4,10 +4,12 @@ mod answer;
 mod auth;
 mod auth_limit;
 mod body;
+mod body_fields;
 mod connections;
 mod console;
 mod contact_metadata;
 mod contacts;
+mod customers;
 mod error;
 mod faults;
 mod journal;
@@ -19,8 +21,12 @@ mod params;
 mod pipelines;
 mod query_pool;
 mod request_context;
+mod sandbox;
+mod team_members;
+mod ticket_open;
 mod tickets;
 mod webhooks;
+mod whatsapp;
 mod worker;
 
 use std::net::SocketAddr;
@@ -60,6 +66,8 @@ pub struct ServerOptions {
     pub console: bool,
     /// The request journal's bounds; `None` keeps no journal.
     pub journal: Option<JournalLimits>,
+    /// Serve the routes under `/api/sandbox/` (SPEC 11.4, 12).
+    pub sandbox: bool,
 }
 
 /// The routes the request journal keeps and fault rules may name (SPEC 12): every route
@@ -72,6 +80,10 @@ pub const RECORDED_ROUTES: &[&str] = &[
     pipelines::ROUTE,
     contact_metadata::ROUTE,
     tickets::METADATA_ROUTE,
+    team_members::ROUTE,
+    customers::UPSERT_ROUTE,
+    ticket_open::ROUTE,
+    whatsapp::SESSION_ROUTE,
     webhooks::TOPICS_ROUTE,
     webhooks::COLLECTION_ROUTE,
     webhooks::CALLS_ROUTE,
@@ -92,6 +104,10 @@ fn configure(cfg: &mut web::ServiceConfig) {
             contact_metadata::update_metadata,
         ))
         .service(post(tickets::METADATA_ROUTE, tickets::update_metadata))
+        .service(get_or_head(team_members::ROUTE, team_members::all))
+        .service(post(customers::UPSERT_ROUTE, customers::upsert))
+        .service(post(ticket_open::ROUTE, ticket_open::open))
+        .service(post(whatsapp::SESSION_ROUTE, whatsapp::session_message))
         // The fixed paths before `{id}`, which would take them.
         .service(get_or_head(webhooks::TOPICS_ROUTE, webhooks::topics))
         .service(get_or_head(webhooks::CALLS_ROUTE, webhooks::calls))
@@ -112,6 +128,17 @@ fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::delete().to(webhooks::delete))
                 .default_service(not_allowed("GET, HEAD, PUT, DELETE")),
         )
+        .service(get_or_head("/healthz", ops::healthz))
+        .service(get_or_head("/readyz", ops::readyz))
+        .service(get_or_head("/metrics", ops::metrics))
+        .service(get_or_head("/openapi.json", ops::openapi));
+}
+
+/// The routes under `/api/sandbox/`: the customer's and agent's stand-ins, the journal
+/// and the faults.
+fn configure_sandbox(cfg: &mut web::ServiceConfig) {
+    cfg.service(post(sandbox::INBOUND_ROUTE, sandbox::inbound_message))
+        .service(post(sandbox::CLOSE_ROUTE, sandbox::close_ticket))
         .service(
             web::resource(journal::ROUTE)
                 .route(web::get().to(journal::entries))
@@ -131,11 +158,7 @@ fn configure(cfg: &mut web::ServiceConfig) {
             web::resource(faults::ITEM_ROUTE)
                 .route(web::delete().to(faults::delete))
                 .default_service(not_allowed("DELETE")),
-        )
-        .service(get_or_head("/healthz", ops::healthz))
-        .service(get_or_head("/readyz", ops::readyz))
-        .service(get_or_head("/metrics", ops::metrics))
-        .service(get_or_head("/openapi.json", ops::openapi));
+        );
 }
 
 /// 405 with `Allow`: the default of a resource, for the methods it does not answer.
@@ -221,6 +244,7 @@ pub fn serve(
         query_threads(options.workers),
     )?);
     let console = options.console;
+    let sandbox = options.sandbox;
     let journal = options
         .journal
         .map(|limits| web::Data::new(Journal::new(limits)));
@@ -244,6 +268,11 @@ pub fn serve(
                 }
             })
             .configure(configure)
+            .configure(|cfg| {
+                if sandbox {
+                    configure_sandbox(cfg);
+                }
+            })
             .configure(|cfg| {
                 if console {
                     console::routes(cfg);

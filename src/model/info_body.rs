@@ -8,8 +8,8 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::{
-    ChatStatus, ClientId, ContactId, ContactInfo, CustomerId, JsonObject, Members, Platform,
-    StageId, Ticket, TicketId, TicketStatus, Timestamp,
+    ChatStatus, ClientId, ContactId, ContactInfo, CustomerId, JsonObject, Members, PipelineId,
+    Platform, StageId, Ticket, TicketId, TicketStatus, Timestamp,
 };
 
 /// A rendered `/info` body and its strong entity tag (without the quotes).
@@ -54,6 +54,31 @@ pub fn ticket_event_data(ticket: &Ticket) -> serde_json::Result<String> {
     serde_json::to_string(&TicketEvent {
         ticket: TicketBody::from(ticket),
         current_stage_id: ticket.stage_id,
+    })
+}
+
+/// A `stage.changed` event's `data` (SPEC 10.2), keys in order.
+pub fn stage_changed_data(
+    contact: &ContactId,
+    ticket: &TicketId,
+    pipeline: &PipelineId,
+    stage: &StageId,
+    previous: Option<&StageId>,
+) -> serde_json::Result<String> {
+    #[derive(Serialize)]
+    struct StageChanged<'a> {
+        ai_contact_id: &'a ContactId,
+        ticket_id: &'a TicketId,
+        pipeline_id: &'a PipelineId,
+        stage_id: &'a StageId,
+        previous_stage_id: Option<&'a StageId>,
+    }
+    serde_json::to_string(&StageChanged {
+        ai_contact_id: contact,
+        ticket_id: ticket,
+        pipeline_id: pipeline,
+        stage_id: stage,
+        previous_stage_id: previous,
     })
 }
 

@@ -10,14 +10,23 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use uuid::Uuid;
 
+mod conversation;
 mod info_body;
 mod json;
+mod message_body;
 mod metadata;
 mod queries;
 mod records;
 
-pub use info_body::{InfoBody, body_tag, contact_updated_data, is_body_tag, ticket_event_data};
+pub use conversation::{
+    ChannelRef, ContactKey, CustomerUpsert, InboundMessage, MAX_MESSAGE_CHARS, OutboundContent,
+    Phone, SESSION_WINDOW_MS, SessionMessage, SessionTarget, TicketOpen,
+};
+pub use info_body::{
+    InfoBody, body_tag, contact_updated_data, is_body_tag, stage_changed_data, ticket_event_data,
+};
 pub use json::{JsonObject, Members};
+pub use message_body::{MessageBody, message_json};
 pub use metadata::{MAX_METADATA_BYTES, MergeError, MetadataPatch, TicketTarget, snake_case};
 
 pub use queries::{
@@ -25,7 +34,8 @@ pub use queries::{
     SEARCH_LIMIT, phone_digits,
 };
 pub use records::{
-    Contact, ContactInfo, ContactSummary, Message, Pipeline, Stage, Ticket, TicketRef,
+    Channel, Contact, ContactInfo, ContactSummary, Message, Pipeline, Routing, Stage, TeamMember,
+    Ticket, TicketRef,
 };
 
 /// Parses a UUID in the canonical 8-4-4-4-12 hex form, either case, and nothing else.
@@ -138,6 +148,14 @@ uuid_id!(
 uuid_id!(
     /// The id of a fault rule of the sandbox (SPEC 12.2).
     FaultId
+);
+uuid_id!(
+    /// The id of a client's channel: a number or widget it talks to contacts through.
+    ChannelId
+);
+uuid_id!(
+    /// The id of a member of a client's team: an agent a contact can be assigned to.
+    TeamMemberId
 );
 
 /// Declares a closed set of wire strings, with parsing that names the whole set on error.

@@ -1,8 +1,9 @@
 //! The records: contacts, tickets, messages, pipelines, as the program holds them.
 
 use super::{
-    ChatStatus, ClientId, ContactId, CustomerId, Direction, JsonObject, MessageId, MessageStatus,
-    MessageType, PipelineId, Platform, StageId, TicketId, TicketStatus, Timestamp,
+    ChannelId, ChatStatus, ClientId, ContactId, CustomerId, Direction, JsonObject, MessageId,
+    MessageStatus, MessageType, PipelineId, Platform, StageId, TeamMemberId, TicketId,
+    TicketStatus, Timestamp,
 };
 
 /// A support ticket of a contact.
@@ -42,6 +43,16 @@ pub struct Contact {
     pub metadata: JsonObject,
     /// When the contact, or one of its tickets or messages, last changed.
     pub updated_at: Timestamp,
+}
+
+/// Who a contact is to the channels and the team (SPEC 11.0); not part of `/info`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Routing {
+    /// The contact's identity on a webchat channel.
+    pub external_user_id: Option<String>,
+    /// The team member the contact is assigned to (not checked against the team, as
+    /// stage ids are not checked against pipelines).
+    pub assigned_agent_id: Option<TeamMemberId>,
 }
 
 /// Everything the info endpoint tells about one contact.
@@ -97,4 +108,39 @@ pub struct Pipeline {
     pub name: String,
     pub description: Option<String>,
     pub stages: Vec<Stage>,
+}
+
+/// A number or widget a client talks to its contacts through (SPEC 11.0).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Channel {
+    pub id: ChannelId,
+    pub client_id: ClientId,
+    /// A channel's type is one of the platforms a contact can be on.
+    pub kind: Platform,
+    pub phone_number: Option<String>,
+    /// The provider's id of the sending number.
+    pub phone_id: Option<String>,
+    pub name: Option<String>,
+}
+
+/// A member of a client's team (SPEC 11.0).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TeamMember {
+    pub id: TeamMemberId,
+    pub client_id: ClientId,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+}
+
+impl TeamMember {
+    /// The first and last name joined by one space; `None` when both are absent.
+    pub fn name(&self) -> Option<String> {
+        match (&self.first_name, &self.last_name) {
+            (Some(first), Some(last)) => Some(format!("{first} {last}")),
+            (Some(one), None) | (None, Some(one)) => Some(one.clone()),
+            (None, None) => None,
+        }
+    }
 }

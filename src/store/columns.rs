@@ -6,9 +6,9 @@
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
 
 use crate::model::{
-    ApiKeyId, ChatStatus, ClientId, ContactId, CustomerId, DeliveryId, DeliveryStatus, Direction,
-    EventId, JsonObject, MessageId, MessageStatus, MessageType, PipelineId, Platform, StageId,
-    TicketId, TicketStatus, Timestamp, Topic, WebhookId,
+    ApiKeyId, ChannelId, ChatStatus, ClientId, ContactId, CustomerId, DeliveryId, DeliveryStatus,
+    Direction, EventId, JsonObject, MessageId, MessageStatus, MessageType, PipelineId, Platform,
+    StageId, TeamMemberId, TicketId, TicketStatus, Timestamp, Topic, WebhookId,
 };
 
 fn corrupt(message: String) -> FromSqlError {
@@ -43,8 +43,19 @@ macro_rules! uuid_column {
 }
 
 uuid_column!(
-    ContactId, ClientId, TicketId, CustomerId, ApiKeyId, MessageId, PipelineId, StageId, WebhookId,
-    EventId, DeliveryId
+    ContactId,
+    ClientId,
+    TicketId,
+    CustomerId,
+    ApiKeyId,
+    MessageId,
+    PipelineId,
+    StageId,
+    WebhookId,
+    EventId,
+    DeliveryId,
+    ChannelId,
+    TeamMemberId
 );
 
 text_column!(Platform, "platform", |s| s.parse::<Platform>().ok());

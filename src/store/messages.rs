@@ -40,3 +40,39 @@ fn message_from_row(row: &Row<'_>) -> rusqlite::Result<Message> {
         media_url: row.get(9)?,
     })
 }
+
+/// Appends `m` to its contact's conversation.
+pub(super) fn insert(conn: &Connection, m: &Message) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO messages (id, ai_contact_id, created_at, body, direction, \"from\", \"to\",
+                               type, status, media_url)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    )?
+    .execute(rusqlite::params![
+        m.id,
+        m.ai_contact_id,
+        m.created_at,
+        m.body,
+        m.direction,
+        m.from,
+        m.to,
+        m.kind,
+        m.status,
+        m.media_url,
+    ])?;
+    Ok(())
+}
+
+/// When `contact`'s newest inbound message was written, if it has one. The
+/// conversation is clustered by contact and time, so this walks back from its end.
+pub(super) fn last_inbound_at(
+    conn: &Connection,
+    contact: &ContactId,
+) -> Result<Option<crate::model::Timestamp>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT max(created_at) FROM messages
+             WHERE ai_contact_id = ?1 AND direction = 'INBOUND'",
+        )?
+        .query_row([contact], |r| r.get(0))?)
+}

@@ -1,10 +1,12 @@
 //! Storage: one SQLite file behind an r2d2 pool. Every SQL statement lives in this module.
 
 mod api_keys;
+mod channels;
 mod columns;
 mod contact_fields;
 mod contact_list;
 mod contacts;
+mod conversation;
 mod fixture_writes;
 mod info_bodies;
 mod maintenance;
@@ -15,6 +17,7 @@ mod pipelines;
 mod reader;
 mod search;
 mod sender_store;
+mod team_members;
 mod tickets;
 mod webhooks;
 mod writer;
@@ -29,6 +32,7 @@ use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use crate::model::{ContactId, InfoBody};
 
 pub use api_keys::{ApiKeyRecord, KeyOwner, Revocation};
+pub use conversation::Refusal;
 pub use fixture_writes::FixtureWriter;
 pub use maintenance::{Counts, Health, Readiness, damage_found};
 pub use outbox::{Attempt, Claimed, Outcome, RetryWrite, Step};
@@ -92,6 +96,10 @@ pub enum StoreError {
     Render(#[from] serde_json::Error),
     #[error("no pooled database connection: {0}")]
     Pool(#[from] r2d2::Error),
+    /// A conversation write (SPEC 11) that the stored data refuses; its savepoint is
+    /// rolled back, so nothing of it stays.
+    #[error("the write was refused: {0}")]
+    Refused(#[from] Refusal),
     #[error(transparent)]
     Sqlite(rusqlite::Error),
 }
@@ -367,8 +375,8 @@ pub(crate) fn insert_bare_contact(
 mod tests {
     use super::*;
     use crate::model::{
-        ChatStatus, ClientId, Contact, ContactId, CustomerId, JsonObject, Platform, Ticket,
-        TicketId, TicketStatus, Timestamp,
+        ChatStatus, ClientId, Contact, ContactId, CustomerId, JsonObject, Platform, Routing,
+        Ticket, TicketId, TicketStatus, Timestamp,
     };
 
     fn temp_store() -> (tempfile::TempDir, Store) {
@@ -387,7 +395,8 @@ mod tests {
                 "V4__search_bounds".to_owned(),
                 "V5__webhooks".to_owned(),
                 "V6__list_and_search_paths".to_owned(),
-                "V7__custom_field_index".to_owned()
+                "V7__custom_field_index".to_owned(),
+                "V8__conversation".to_owned()
             ]
         );
         (dir, store)
@@ -413,7 +422,12 @@ mod tests {
         let client = ClientId::new_random();
         let result: Result<()> = store.write(|w| {
             w.upsert_client(&client, "c")?;
-            w.upsert_contact(&contact(client, None), Timestamp::now(), false)?;
+            w.upsert_contact(
+                &contact(client, None),
+                &Routing::default(),
+                Timestamp::now(),
+                false,
+            )?;
             Err(StoreError::from(rusqlite::Error::InvalidQuery))
         });
         assert!(result.is_err());
@@ -464,7 +478,7 @@ mod tests {
         store
             .write(|w| {
                 w.upsert_client(&client, "c")?;
-                w.upsert_contact(&written, written.updated_at, true)?;
+                w.upsert_contact(&written, &Routing::default(), written.updated_at, true)?;
                 w.upsert_ticket(&ticket)?;
                 w.refresh_info_bodies([&written.id])
             })
@@ -496,7 +510,8 @@ mod tests {
             w.upsert_client(&client, "c")?;
             // A contact whose active ticket does not exist breaks a deferred foreign key.
             let c = contact(client, Some(TicketId::new_random()));
-            w.upsert_contact(&c, c.updated_at, true).map(|_| ())
+            w.upsert_contact(&c, &Routing::default(), c.updated_at, true)
+                .map(|_| ())
         });
 
         assert!(result.is_err());
@@ -511,7 +526,8 @@ mod tests {
         store
             .write(|w| {
                 w.upsert_client(&client, "c")?;
-                w.upsert_contact(&c, c.updated_at, true).map(|_| ())
+                w.upsert_contact(&c, &Routing::default(), c.updated_at, true)
+                    .map(|_| ())
             })
             .unwrap();
         store

@@ -37,3 +37,17 @@ pub(super) fn list(conn: &Connection, client: &ClientId) -> Result<Vec<Pipeline>
     }
     Ok(pipelines)
 }
+
+/// The pipeline of `client`'s stage `id`, if the client has that stage.
+pub(super) fn stage_pipeline(
+    conn: &Connection,
+    client: &ClientId,
+    id: &StageId,
+) -> Result<Option<PipelineId>> {
+    use rusqlite::OptionalExtension;
+    let mut stmt = conn.prepare_cached(
+        "SELECT s.pipeline_id FROM stages s JOIN pipelines p ON p.id = s.pipeline_id
+         WHERE s.id = ?1 AND p.client_id = ?2",
+    )?;
+    Ok(stmt.query_row((id, client), |r| r.get(0)).optional()?)
+}

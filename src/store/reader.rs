@@ -9,12 +9,12 @@ use r2d2_sqlite::SqliteConnectionManager;
 
 use super::{
     Result, StoreError, api_keys, contact_list, contacts, info_bodies, messages, outbox, pipelines,
-    search, webhooks,
+    search, team_members, webhooks,
 };
 use crate::api_key::KeyHash;
 use crate::model::{
     ClientId, ContactId, ContactListQuery, ContactSearch, ContactSummary, Delivery, DeliveryQuery,
-    InfoBody, Message, Pipeline, Webhook, WebhookId,
+    InfoBody, Message, Pipeline, TeamMember, Webhook, WebhookId,
 };
 
 /// How long a reader must see no commit before it maps the file.
@@ -107,6 +107,11 @@ impl Reader {
     /// `client`'s pipelines with their stages.
     pub fn pipelines(&self, client: &ClientId) -> Result<Vec<Pipeline>> {
         pipelines::list(&self.conn, client)
+    }
+
+    /// `client`'s team members in fixture order.
+    pub fn team_members(&self, client: &ClientId) -> Result<Vec<TeamMember>> {
+        team_members::list(&self.conn, client)
     }
 
     /// Every subscription of `client`, deleted ones included, oldest first.

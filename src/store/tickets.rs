@@ -161,3 +161,88 @@ pub(super) fn update_metadata(
     )?;
     Ok(MetadataWrite::Written)
 }
+
+// ---------------------------------------------------------------------------------------
+// The conversation writes' ticket changes (SPEC 11.2, 11.4).
+
+/// Inserts a new `OPEN` ticket of `contact` in `stage` with `metadata`, made at `at`.
+pub(super) fn insert_open(
+    conn: &Connection,
+    id: &TicketId,
+    contact: &ContactId,
+    stage: &crate::model::StageId,
+    metadata: &JsonObject,
+    at: Timestamp,
+) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO tickets (id, ai_contact_id, status, created_at, updated_at, metadata,
+                              stage_id)
+         VALUES (?1, ?2, 'OPEN', ?3, ?3, ?4, ?5)",
+    )?
+    .execute((id, contact, at, metadata, stage))?;
+    Ok(())
+}
+
+/// Moves ticket `id` to `stage`; the stage it stood in before when that moved it (its
+/// `Option` inside: a ticket may have had none), `None` when it stood there already.
+pub(super) fn move_to_stage(
+    conn: &Connection,
+    id: &TicketId,
+    stage: &crate::model::StageId,
+    at: Timestamp,
+) -> Result<Option<Option<crate::model::StageId>>> {
+    let previous: Option<crate::model::StageId> = conn
+        .prepare_cached("SELECT stage_id FROM tickets WHERE id = ?1")?
+        .query_row([id], |r| r.get(0))?;
+    if previous.as_ref() == Some(stage) {
+        return Ok(None);
+    }
+    conn.prepare_cached("UPDATE tickets SET stage_id = ?2, updated_at = ?3 WHERE id = ?1")?
+        .execute((id, stage, at))?;
+    Ok(Some(previous))
+}
+
+/// Merges `patch` into ticket `id`'s metadata; true when that changed it.
+pub(super) fn merge_metadata(
+    conn: &Connection,
+    id: &TicketId,
+    patch: &MetadataPatch,
+    at: Timestamp,
+) -> Result<bool> {
+    if patch.is_empty() {
+        return Ok(false);
+    }
+    let stored: JsonObject = conn
+        .prepare_cached("SELECT metadata FROM tickets WHERE id = ?1")?
+        .query_row([id], |r| r.get(0))?;
+    let merged = super::conversation::merged(&stored, patch, "ticket_metadata")?;
+    if merged == stored {
+        return Ok(false);
+    }
+    conn.prepare_cached("UPDATE tickets SET metadata = ?2, updated_at = ?3 WHERE id = ?1")?
+        .execute((id, &merged, at))?;
+    Ok(true)
+}
+
+/// `client`'s ticket `id`: its contact and status.
+pub(super) fn owner_and_status(
+    conn: &Connection,
+    client: &ClientId,
+    id: &TicketId,
+) -> Result<Option<(ContactId, TicketStatus)>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT t.ai_contact_id, t.status FROM tickets t
+             JOIN contacts c ON c.id = t.ai_contact_id
+             WHERE t.id = ?1 AND c.client_id = ?2",
+        )?
+        .query_row((id, client), |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?)
+}
+
+/// Closes ticket `id` at `at`.
+pub(super) fn close(conn: &Connection, id: &TicketId, at: Timestamp) -> Result<()> {
+    conn.prepare_cached("UPDATE tickets SET status = 'CLOSED', updated_at = ?2 WHERE id = ?1")?
+        .execute((id, at))?;
+    Ok(())
+}

@@ -19,9 +19,10 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::outbox::{self, RetryWrite};
 use super::webhooks::{self, WebhookWrite};
-use super::{Result, StoreError, contacts, tickets};
+use super::{Result, StoreError, contacts, conversation, tickets};
 use crate::model::{
-    ClientId, ContactId, DeliveryId, MergeError, MetadataPatch, NewWebhook, TicketTarget,
+    ClientId, ContactId, CustomerUpsert, DeliveryId, InboundMessage, MergeError, Message,
+    MessageId, MetadataPatch, NewWebhook, SessionMessage, TicketId, TicketOpen, TicketTarget,
     Timestamp, WebhookChange, WebhookId,
 };
 
@@ -103,6 +104,52 @@ impl Writer {
             tickets::update_metadata(conn, &ticket, &patch, now())
         })
         .await
+    }
+
+    /// Finds or makes a contact and updates it (SPEC 11.1); the contact and whether it was
+    /// made.
+    pub async fn upsert_customer(
+        &self,
+        client: ClientId,
+        request: CustomerUpsert,
+    ) -> Result<(ContactId, bool)> {
+        self.submit(move |conn| conversation::upsert_customer(conn, &client, &request, now()))
+            .await
+    }
+
+    /// Opens a ticket, or moves the active one, with a first message (SPEC 11.2).
+    pub async fn open_ticket(&self, client: ClientId, request: TicketOpen) -> Result<ContactId> {
+        self.submit(move |conn| conversation::open_ticket(conn, &client, &request, now()))
+            .await
+    }
+
+    /// Sends a text inside the contact's 24-hour window (SPEC 11.3).
+    pub async fn send_session_message(
+        &self,
+        client: ClientId,
+        request: SessionMessage,
+    ) -> Result<MessageId> {
+        self.submit(move |conn| conversation::send_session_message(conn, &client, &request, now()))
+            .await
+    }
+
+    /// The customer writes (SPEC 11.4); the message as stored.
+    pub async fn inbound_message(
+        &self,
+        client: ClientId,
+        contact: ContactId,
+        request: InboundMessage,
+    ) -> Result<Message> {
+        self.submit(move |conn| {
+            conversation::inbound_message(conn, &client, &contact, &request, now())
+        })
+        .await
+    }
+
+    /// An agent closes a ticket (SPEC 11.4).
+    pub async fn close_ticket(&self, client: ClientId, ticket: TicketId) -> Result<()> {
+        self.submit(move |conn| conversation::close_ticket(conn, &client, &ticket, now()))
+            .await
     }
 
     /// Creates a subscription for `client` (SPEC 10.1).

@@ -133,6 +133,8 @@ impl Workspace {
             "tickets",
             "pipelines",
             "stages",
+            "channels",
+            "team_members",
             "messages",
             "contact_search_source",
             "webhooks",

@@ -12,8 +12,9 @@ use rusqlite::{OptionalExtension, Transaction};
 use super::{Result, api_keys, info_bodies};
 use crate::api_key::KeyHash;
 use crate::model::{
-    ApiKeyId, ClientId, Contact, ContactId, Message, MessageId, Pipeline, PipelineId, StageId,
-    Ticket, TicketId, TicketStatus, Timestamp, phone_digits,
+    ApiKeyId, Channel, ChannelId, ClientId, Contact, ContactId, Message, MessageId, Pipeline,
+    PipelineId, Routing, StageId, TeamMember, TeamMemberId, Ticket, TicketId, TicketStatus,
+    Timestamp, phone_digits,
 };
 
 /// Writes and the look-ups that validation needs, on one open transaction.
@@ -138,6 +139,7 @@ impl<'t> FixtureWriter<'t> {
     pub fn upsert_contact(
         &self,
         c: &Contact,
+        routing: &Routing,
         updated_at: Timestamp,
         explicit_updated_at: bool,
     ) -> Result<bool> {
@@ -148,9 +150,10 @@ impl<'t> FixtureWriter<'t> {
                  id, client_id, ai_customer_id, name, email, phone, platform, created_at,
                  last_message_at, last_message_content, chat_status, is_chat_read, blocked,
                  default_stage_id, active_ticket_v2_id, last_closed_ticket_v2_id,
-                 current_integration_data, metadata, updated_at)
+                 current_integration_data, metadata, updated_at, external_user_id,
+                 assigned_agent_id)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
-                     json(?17), json(?18), ?19)"
+                     json(?17), json(?18), ?19, ?20, ?21)"
             };
         }
         const UPSERT: &str = concat!(
@@ -173,19 +176,21 @@ impl<'t> FixtureWriter<'t> {
                  last_closed_ticket_v2_id = excluded.last_closed_ticket_v2_id,
                  current_integration_data = excluded.current_integration_data,
                  metadata = excluded.metadata,
-                 updated_at = excluded.updated_at
+                 updated_at = excluded.updated_at,
+                 external_user_id = excluded.external_user_id,
+                 assigned_agent_id = excluded.assigned_agent_id
              WHERE (ai_customer_id, name, email, phone, platform, created_at, last_message_at,
                     last_message_content, chat_status, is_chat_read, blocked,
                     default_stage_id, active_ticket_v2_id, last_closed_ticket_v2_id,
-                    current_integration_data, metadata)
+                    current_integration_data, metadata, external_user_id, assigned_agent_id)
                 IS NOT (excluded.ai_customer_id, excluded.name, excluded.email,
                     excluded.phone, excluded.platform, excluded.created_at,
                     excluded.last_message_at, excluded.last_message_content,
                     excluded.chat_status, excluded.is_chat_read, excluded.blocked,
                     excluded.default_stage_id, excluded.active_ticket_v2_id,
                     excluded.last_closed_ticket_v2_id, excluded.current_integration_data,
-                    excluded.metadata)
-                OR (?20 AND updated_at IS NOT excluded.updated_at)"
+                    excluded.metadata, excluded.external_user_id, excluded.assigned_agent_id)
+                OR (?22 AND updated_at IS NOT excluded.updated_at)"
         );
         let params = rusqlite::params![
             c.id,
@@ -207,8 +212,10 @@ impl<'t> FixtureWriter<'t> {
             c.current_integration_data,
             c.metadata,
             updated_at,
+            routing.external_user_id,
+            routing.assigned_agent_id,
         ];
-        // The upsert alone reads ?20.
+        // The upsert alone reads ?22.
         let mut params = params.to_vec();
         if !self.was_empty {
             params.push(&explicit_updated_at);
@@ -388,6 +395,69 @@ impl<'t> FixtureWriter<'t> {
             insert.execute((&stage.id, &p.id, &stage.name, &stage.description, i as i64))?;
         }
         Ok(())
+    }
+
+    /// Inserts or replaces a channel (none is ever removed by a load).
+    pub fn upsert_channel(&self, c: &Channel, position: usize) -> Result<()> {
+        let mut stmt = self.tx.prepare_cached(
+            "INSERT INTO channels
+                 (id, client_id, type, phone_number, phone_digits, phone_id, name, position)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+             ON CONFLICT (id) DO UPDATE SET
+                 type = excluded.type,
+                 phone_number = excluded.phone_number,
+                 phone_digits = excluded.phone_digits,
+                 phone_id = excluded.phone_id,
+                 name = excluded.name,
+                 position = excluded.position",
+        )?;
+        let digits = c.phone_number.as_deref().map(phone_digits);
+        stmt.execute(rusqlite::params![
+            c.id,
+            c.client_id,
+            c.kind,
+            c.phone_number,
+            digits,
+            c.phone_id,
+            c.name,
+            position as i64,
+        ])?;
+        Ok(())
+    }
+
+    /// Inserts or replaces a team member (none is ever removed by a load).
+    pub fn upsert_team_member(&self, m: &TeamMember, position: usize) -> Result<()> {
+        let mut stmt = self.tx.prepare_cached(
+            "INSERT INTO team_members
+                 (id, client_id, first_name, last_name, email, phone, position)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+             ON CONFLICT (id) DO UPDATE SET
+                 first_name = excluded.first_name,
+                 last_name = excluded.last_name,
+                 email = excluded.email,
+                 phone = excluded.phone,
+                 position = excluded.position",
+        )?;
+        stmt.execute((
+            &m.id,
+            &m.client_id,
+            &m.first_name,
+            &m.last_name,
+            &m.email,
+            &m.phone,
+            position as i64,
+        ))?;
+        Ok(())
+    }
+
+    /// The client a stored channel belongs to.
+    pub fn channel_client(&self, id: &ChannelId) -> Result<Option<ClientId>> {
+        self.lookup("SELECT client_id FROM channels WHERE id = ?1", id)
+    }
+
+    /// The client a stored team member belongs to.
+    pub fn team_member_client(&self, id: &TeamMemberId) -> Result<Option<ClientId>> {
+        self.lookup("SELECT client_id FROM team_members WHERE id = ?1", id)
     }
 
     /// The contact a stored message belongs to.

@@ -14,8 +14,9 @@ pub(in crate::store) use claims::{any_due, prune, record_and_claim};
 
 use super::{Result, info_bodies, tickets};
 use crate::model::{
-    ClientId, ContactId, Delivery, DeliveryId, DeliveryQuery, EventId, Timestamp, Topic, WebhookId,
-    contact_updated_data, event_body, ticket_event_data,
+    ClientId, ContactId, Delivery, DeliveryId, DeliveryQuery, EventId, Message, PipelineId,
+    StageId, TicketId, Timestamp, Topic, WebhookId, contact_updated_data, event_body, message_json,
+    stage_changed_data, ticket_event_data,
 };
 
 /// The live, active subscriptions of `client` to `topic`, with their URLs.
@@ -129,7 +130,7 @@ pub(super) fn ticket_changed(
     conn: &Connection,
     client: &ClientId,
     contact: &ContactId,
-    ticket: &crate::model::TicketId,
+    ticket: &TicketId,
     topic: Topic,
     at: Timestamp,
 ) -> Result<usize> {
@@ -138,6 +139,78 @@ pub(super) fn ticket_changed(
         let ticket =
             tickets::ticket(conn, contact, ticket)?.ok_or(rusqlite::Error::QueryReturnedNoRows)?;
         Ok(ticket_event_data(&ticket)?)
+    })
+}
+
+/// `contact.created`, with the contact's `/info` answer as the read model stored it.
+pub(super) fn contact_created(
+    conn: &Connection,
+    client: &ClientId,
+    contact: &ContactId,
+    body: &[u8],
+    at: Timestamp,
+) -> Result<usize> {
+    let subscribers = subscribers(conn, client, Topic::ContactCreated)?;
+    record(
+        conn,
+        &subscribers,
+        client,
+        contact,
+        Topic::ContactCreated,
+        at,
+        || Ok(String::from_utf8_lossy(body).into_owned()),
+    )
+}
+
+/// What a `stage.changed` event tells.
+pub(super) struct StageChange {
+    pub ticket: TicketId,
+    pub pipeline: PipelineId,
+    pub stage: StageId,
+    pub previous: Option<StageId>,
+}
+
+/// `stage.changed`: a ticket of `contact` moved.
+pub(super) fn stage_changed(
+    conn: &Connection,
+    client: &ClientId,
+    contact: &ContactId,
+    change: &StageChange,
+    at: Timestamp,
+) -> Result<usize> {
+    let subscribers = subscribers(conn, client, Topic::StageChanged)?;
+    record(
+        conn,
+        &subscribers,
+        client,
+        contact,
+        Topic::StageChanged,
+        at,
+        || {
+            Ok(stage_changed_data(
+                contact,
+                &change.ticket,
+                &change.pipeline,
+                &change.stage,
+                change.previous.as_ref(),
+            )?)
+        },
+    )
+}
+
+/// `message.sent` or `message.received`: the message as the conversation route answers
+/// it.
+pub(super) fn message_event(
+    conn: &Connection,
+    client: &ClientId,
+    message: &Message,
+    topic: Topic,
+    at: Timestamp,
+) -> Result<usize> {
+    let subscribers = subscribers(conn, client, topic)?;
+    let contact = &message.ai_contact_id;
+    record(conn, &subscribers, client, contact, topic, at, || {
+        Ok(message_json(message, *client)?)
     })
 }
 
