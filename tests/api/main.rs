@@ -6,6 +6,7 @@ mod cache;
 mod cli;
 mod commands;
 mod console;
+mod conversation;
 mod endpoint;
 mod family;
 mod fault_rules;
