@@ -56,7 +56,20 @@ static REQUESTS_SCRIPT: Asset = asset!(
     "text/javascript; charset=utf-8"
 );
 
-/// Registers `/`, `/console.css`, `/console.js`, `/webhooks.js` and `/requests.js`.
+static CARD_SCRIPT: Asset = asset!(
+    "/card.js",
+    "console/card.js",
+    "text/javascript; charset=utf-8"
+);
+
+static LIVE_SCRIPT: Asset = asset!(
+    "/live.js",
+    "console/live.js",
+    "text/javascript; charset=utf-8"
+);
+
+/// Registers `/`, `/console.css` and the scripts: `/console.js`, `/card.js`,
+/// `/webhooks.js`, `/requests.js` and `/live.js`.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(get_or_head(PAGE.path, |req: HttpRequest| async move {
         serve(&req, &PAGE)
@@ -74,6 +87,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .service(get_or_head(
         REQUESTS_SCRIPT.path,
         |req: HttpRequest| async move { serve(&req, &REQUESTS_SCRIPT) },
+    ))
+    .service(get_or_head(
+        CARD_SCRIPT.path,
+        |req: HttpRequest| async move { serve(&req, &CARD_SCRIPT) },
+    ))
+    .service(get_or_head(
+        LIVE_SCRIPT.path,
+        |req: HttpRequest| async move { serve(&req, &LIVE_SCRIPT) },
     ));
 }
 

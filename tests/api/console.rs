@@ -34,6 +34,8 @@ fn the_console_is_served_compiled_in_with_a_strict_policy() {
         ("/console.js", "text/javascript; charset=utf-8"),
         ("/webhooks.js", "text/javascript; charset=utf-8"),
         ("/requests.js", "text/javascript; charset=utf-8"),
+        ("/card.js", "text/javascript; charset=utf-8"),
+        ("/live.js", "text/javascript; charset=utf-8"),
         ("/console.css", "text/css; charset=utf-8"),
     ] {
         let reply = server.get(path, None, &[]);
@@ -889,4 +891,111 @@ fn the_console_says_when_a_list_or_search_holds_only_the_first_of_more() {
             "{status}"
         );
     });
+}
+
+#[test]
+#[ignore = "needs chromium and chromium-driver"]
+fn the_console_follows_the_conversation_and_plays_the_customer() {
+    let ws = Workspace::new();
+    in_a_browser(ws.serve(&[]), use_the_live_console);
+}
+
+/// Waits until the text of `css` passes `test`, at most five seconds (SPEC 9: an open
+/// list or card shows a change within 5 s without a reload).
+async fn within_five_seconds(b: &Browser, css: &str, test: impl Fn(&str) -> bool) -> String {
+    let started = Instant::now();
+    let text = b.text_until(css, test).await;
+    assert!(
+        started.elapsed() <= Duration::from_secs(5),
+        "{css} took {:?}",
+        started.elapsed()
+    );
+    text
+}
+
+async fn use_the_live_console(b: &Browser, server: TestServer) {
+    b.client
+        .goto(&format!("{}/", server.base_url))
+        .await
+        .unwrap();
+    b.type_into("#key", DEMO_KEY).await;
+    b.click("#key-form button[type=submit]").await;
+    b.text_until("#list-status", |t| t.contains("page 1")).await;
+
+    // "All time" lists every contact of the client, the newest message first.
+    let every = api(
+        &server,
+        "/api/public/contacts?created_after=1970-01-01T00:00:00Z&limit=1000",
+    );
+    b.select("#period", "all").await;
+    let status = b
+        .text_until("#list-status", |t| t.contains("of all time"))
+        .await;
+    let count = every.as_array().unwrap().len();
+    assert!(
+        status.starts_with(&format!("{count} contacts of all time")),
+        "{status}"
+    );
+
+    // A contact made by an integration shows up in the open list without a reload.
+    let made = server.post_json(
+        "/api/public/customer/upsert/info",
+        DEMO_KEY,
+        r#"{"channel":"whatsapp","channel_phone_number":"+56229400100",
+            "contact_phone_number":"+56 9 4444 0000","contact_name":"Recién Llegada"}"#,
+    );
+    assert_eq!(made.status, 201, "{}", made.body);
+    let first = within_five_seconds(b, "#contacts li:first-child .contact-name", |t| {
+        t == "Recién Llegada"
+    })
+    .await;
+    assert_eq!(first, "Recién Llegada");
+
+    // On the card: write as the customer, and see it in the conversation.
+    b.script(&format!("location.hash = '#/contact/{SOREN}'"))
+        .await;
+    b.text_until("#card-head h1", |t| !t.is_empty()).await;
+    b.text_until("#conversation", |t| t.contains("messages"))
+        .await;
+    b.type_into("#inbound-text", "¿Me confirman el envío?")
+        .await;
+    b.click("#inbound button[type=submit]").await;
+    b.text_until(".messages li:last-child .message-body", |t| {
+        t == "¿Me confirman el envío?"
+    })
+    .await;
+    let result = b.text("#inbound-result").await;
+    assert!(result.starts_with("Sent as the customer"), "{result}");
+    assert!(b.text("#card-head").await.contains("unread"));
+
+    // A message that arrives from elsewhere shows on the open card without a reload.
+    let path = format!("/api/sandbox/contact/{SOREN}/inbound-message");
+    let reply = server.post_json(&path, DEMO_KEY, r#"{"body":"Escribo desde afuera"}"#);
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    within_five_seconds(b, ".messages li:last-child .message-body", |t| {
+        t == "Escribo desde afuera"
+    })
+    .await;
+    let facts = b.text("#card-facts").await;
+    assert!(facts.contains("Escribo desde afuera"), "{facts}");
+    b.shot("live-card.png").await;
+
+    // Close the active ticket as an agent: it becomes the last closed one.
+    let active = api(&server, &TestServer::info_path(SOREN))["active_ticket_v2_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    b.click("#close-ticket").await;
+    let tickets = b
+        .text_until("#card-tickets", |t| t.starts_with("Active ticket\nNone."))
+        .await;
+    assert!(tickets.contains(&active), "{tickets}");
+    let info = api(&server, &TestServer::info_path(SOREN));
+    assert_eq!(info["active_ticket"], Value::Null);
+    assert_eq!(info["last_closed_ticket"]["id"], active.as_str());
+
+    // Fits a phone too.
+    b.client.set_window_size(375, 800).await.unwrap();
+    b.assert_fits_a_phone().await;
+    b.shot("live-card-phone.png").await;
 }

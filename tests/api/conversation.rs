@@ -194,7 +194,11 @@ fn an_upsert_makes_a_contact_finds_it_again_and_a_repeat_changes_nothing() {
                "pipeline_id": "d0000000-0000-4000-8000-000000000001",
                "stage_id": STAGE_WON, "previous_stage_id": STAGE_NEW})
     );
-    let list = server.get("/api/public/contacts?updated_after=2025-01-01T00:00:00Z", Some(KEY), &[]);
+    let list = server.get(
+        "/api/public/contacts?updated_after=2025-01-01T00:00:00Z",
+        Some(KEY),
+        &[],
+    );
     let listed = list.json();
     let ana = listed
         .as_array()
