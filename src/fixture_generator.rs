@@ -209,6 +209,8 @@ pub fn generate(
             "name": format!("Generated Store {}", i + 1),
             "api_keys": [{"name": "generated", "key": client.key}],
             "pipelines": client.pipelines,
+            "channels": channels_of(i),
+            "team_members": team_of(i),
         });
         serde_json::to_writer(&mut out, &record)?;
     }
@@ -428,6 +430,37 @@ fn ticket(
         "metadata": {"priority": pick(rng, &["low", "normal", "high"])},
         "stage_id": stage,
     })
+}
+
+/// Client `i`'s channels (SPEC 11.0): a WhatsApp number with its `phone_id`, WhatsApp
+/// Web and a webchat. Made from the index alone, so the contacts' random draws (and a
+/// seed's file) stay as they were before channels existed.
+fn channels_of(i: usize) -> Value {
+    let id = |k: usize| format!("c4a{i:05x}-0000-4000-8000-{k:012x}");
+    let number = format!("+1555{i:07}");
+    json!([
+        {"id": id(1), "type": "whatsapp", "phone_number": number,
+         "phone_id": format!("gen-{i}-whatsapp"), "name": "WhatsApp"},
+        {"id": id(2), "type": "web-whatsapp", "phone_number": number,
+         "phone_id": format!("gen-{i}-web-whatsapp"), "name": "WhatsApp Web"},
+        {"id": id(3), "type": "webchat", "phone_number": null, "phone_id": null,
+         "name": "Web chat"}
+    ])
+}
+
+/// Client `i`'s three team members.
+fn team_of(i: usize) -> Value {
+    let names = [("Alex", "Rivera"), ("Sam", "Torres"), ("Noa", "Castillo")];
+    let members: Vec<Value> = names
+        .iter()
+        .enumerate()
+        .map(|(k, (first, last))| {
+            json!({"id": format!("7ea{i:05x}-0000-4000-8000-{k:012x}"), "first_name": first,
+                   "last_name": last, "email": format!("{}@store{i}.example", first.to_lowercase()),
+                   "phone": null})
+        })
+        .collect();
+    Value::Array(members)
 }
 
 fn pick<'a>(rng: &mut fastrand::Rng, from: &[&'a str]) -> &'a str {

@@ -500,6 +500,142 @@ fn every_status_of_the_sandbox_routes_validates_against_the_document() {
 }
 
 #[test]
+fn every_status_of_the_conversation_routes_validates_against_the_document() {
+    const TEAM: &str = "/api/public/team-members/all";
+    const UPSERT: &str = "/api/public/customer/upsert/info";
+    const OPEN: &str = "/api/public/ticket/open/{channel}/{phoneId}";
+    const SESSION: &str = "/api/public/whatsapp/message/session";
+    const INBOUND: &str = "/api/sandbox/contact/{aiContactId}/inbound-message";
+    const CLOSE: &str = "/api/sandbox/ticket/{ticketId}/close";
+    const KEY: &str = "key-conv";
+    const CONTACT: &str = "d4000000-0000-4000-8000-000000000001";
+    const TICKET: &str = "d6000000-0000-4000-8000-000000000001";
+    const STAGE: &str = "d1000000-0000-4000-8000-000000000002";
+    let ws = Workspace::new();
+    ws.load(&fixture_path("tests/data/conversation.json"));
+    let server = ws.serve(&["--no-demo"]);
+    let spec = Spec::fetch(&server);
+    let post = |path: &str, body: &str| server.post_json(path, KEY, body);
+    let open = OPEN
+        .replace("{channel}", "whatsapp")
+        .replace("{phoneId}", "1048576001");
+    let inbound = INBOUND.replace("{aiContactId}", CONTACT);
+    let close = CLOSE.replace("{ticketId}", TICKET);
+    let team = server.get(TEAM, Some(KEY), &[]);
+    let etag = team.header("etag").unwrap().to_owned();
+    let upsert = r#"{"channel":"whatsapp","channel_phone_number":"+56229400100",
+                     "contact_phone_number":"+56 9 3333 0000"}"#;
+    let cases = [
+        (TEAM, "get", team, 200),
+        (
+            TEAM,
+            "get",
+            server.get(TEAM, Some(KEY), &[("if-none-match", &etag)]),
+            304,
+        ),
+        (TEAM, "get", server.get(TEAM, None, &[]), 401),
+        (UPSERT, "post", post(UPSERT, upsert), 201),
+        (UPSERT, "post", post(UPSERT, r#"{"channel":"fax"}"#), 400),
+        (
+            UPSERT,
+            "post",
+            post(UPSERT, &upsert.replace("+56229400100", "+1 555")),
+            404,
+        ),
+        (
+            UPSERT,
+            "post",
+            server.post(UPSERT, Some(KEY), Some("text/plain"), upsert),
+            415,
+        ),
+        (UPSERT, "post", server.post(UPSERT, None, None, upsert), 401),
+        (
+            OPEN,
+            "post",
+            post(
+                &open,
+                &format!(r#"{{"to_phone_number":56933330000,"stage_id":"{STAGE}"}}"#),
+            ),
+            201,
+        ),
+        (OPEN, "post", post(&open, "{}"), 400),
+        (
+            OPEN,
+            "post",
+            post(
+                &open.replace("1048576001", "nope"),
+                &format!(r#"{{"to_phone_number":"1","stage_id":"{STAGE}"}}"#),
+            ),
+            404,
+        ),
+        (
+            SESSION,
+            "post",
+            post(
+                SESSION,
+                &format!(r#"{{"contact_id":"{CONTACT}","message":"x"}}"#),
+            ),
+            400,
+        ),
+        (INBOUND, "post", post(&inbound, r#"{"body":"hola"}"#), 201),
+        (INBOUND, "post", post(&inbound, r#"{"body":""}"#), 400),
+        (
+            INBOUND,
+            "post",
+            post(
+                &INBOUND.replace("{aiContactId}", "d4000000-0000-4000-8000-00000000dead"),
+                r#"{"body":"hola"}"#,
+            ),
+            404,
+        ),
+        (
+            SESSION,
+            "post",
+            post(
+                SESSION,
+                &format!(r#"{{"contact_id":"{CONTACT}","message":"x"}}"#),
+            ),
+            201,
+        ),
+        (
+            SESSION,
+            "post",
+            post(SESSION, r#"{"phone":"+56 9 0000","message":"x"}"#),
+            404,
+        ),
+        (CLOSE, "post", server.post(&close, Some(KEY), None, ""), 200),
+        (CLOSE, "post", server.post(&close, Some(KEY), None, ""), 409),
+        (
+            CLOSE,
+            "post",
+            server.post(
+                &CLOSE.replace("{ticketId}", "d6000000-0000-4000-8000-00000000dead"),
+                Some(KEY),
+                None,
+                "",
+            ),
+            404,
+        ),
+        (
+            CLOSE,
+            "post",
+            server.post(&CLOSE.replace("{ticketId}", "x"), Some(KEY), None, ""),
+            400,
+        ),
+        (
+            CLOSE,
+            "post",
+            server.request("GET", &close, Some(KEY), &[]),
+            405,
+        ),
+    ];
+    for (path, method, reply, status) in &cases {
+        assert_eq!(reply.status, *status, "{method} {path}: {}", reply.body);
+        spec.check_method(path, method, reply);
+    }
+}
+
+#[test]
 fn the_document_lists_exactly_the_routes_the_server_answers() {
     let ws = Workspace::new();
     let server = ws.serve(&["--no-demo"]);
@@ -521,11 +657,17 @@ fn the_document_lists_exactly_the_routes_the_server_answers() {
             "/api/public/contact/{aiContactId}/update-metadata",
             "/api/public/contacts",
             "/api/public/contacts/search",
+            "/api/public/customer/upsert/info",
             "/api/public/pipeline",
+            "/api/public/team-members/all",
             "/api/public/ticket/metadata",
+            "/api/public/ticket/open/{channel}/{phoneId}",
+            "/api/public/whatsapp/message/session",
+            "/api/sandbox/contact/{aiContactId}/inbound-message",
             "/api/sandbox/faults",
             "/api/sandbox/faults/{id}",
             "/api/sandbox/requests",
+            "/api/sandbox/ticket/{ticketId}/close",
             "/api/webhooks",
             "/api/webhooks/calls",
             "/api/webhooks/calls/{id}/retry",

@@ -1,6 +1,7 @@
 //! A contact's row as the conversation writes change it: found by its key on a
 //! platform or made new, read whole, changed in memory, written back once.
 
+use rusqlite::types::ToSql;
 use rusqlite::{Connection, OptionalExtension};
 
 use super::Refusal;
@@ -31,6 +32,19 @@ pub(super) struct ContactRow {
     pub assigned_agent: Option<TeamMemberId>,
 }
 
+/// A contact by phone digits on a platform: through the search source's
+/// `(client_id, phone_digits)` index, never a scan (a test holds the plan).
+const BY_PHONE: &str =
+    "SELECT c.id FROM contact_search_source s JOIN contacts c ON c.id = s.contact_id
+     WHERE s.client_id = ?1 AND s.phone_digits = ?2 AND c.platform = ?3
+     ORDER BY c.last_message_at DESC, c.id LIMIT 1";
+
+/// A webchat contact by its identity, through `contacts_by_external_user` (V8): named,
+/// because without statistics SQLite would walk the client's contacts newest first.
+const BY_EXTERNAL_ID: &str = "SELECT id FROM contacts INDEXED BY contacts_by_external_user
+     WHERE client_id = ?1 AND external_user_id = ?2 AND platform = ?3
+     ORDER BY last_message_at DESC, id LIMIT 1";
+
 /// `client`'s contact on `platform` with `key`: by phone digits (of several, the latest
 /// `last_message_at`, ties by id) or by webchat identity.
 pub(super) fn find(
@@ -41,19 +55,11 @@ pub(super) fn find(
 ) -> Result<Option<ContactId>> {
     let found = match key {
         ContactKey::Phone(phone) => conn
-            .prepare_cached(
-                "SELECT c.id FROM contact_search_source s JOIN contacts c ON c.id = s.contact_id
-                 WHERE s.client_id = ?1 AND s.phone_digits = ?2 AND c.platform = ?3
-                 ORDER BY c.last_message_at DESC, c.id LIMIT 1",
-            )?
+            .prepare_cached(BY_PHONE)?
             .query_row((client, phone.digits(), platform), |r| r.get(0))
             .optional()?,
         ContactKey::External(external) => conn
-            .prepare_cached(
-                "SELECT id FROM contacts
-                 WHERE client_id = ?1 AND external_user_id = ?2 AND platform = ?3
-                 ORDER BY last_message_at DESC, id LIMIT 1",
-            )?
+            .prepare_cached(BY_EXTERNAL_ID)?
             .query_row((client, external, platform), |r| r.get(0))
             .optional()?,
     };
@@ -166,34 +172,44 @@ impl ContactRow {
         Ok(())
     }
 
-    /// Writes the row back and stamps the contact as changed at `at`; the search source
-    /// follows when the email is not `before`'s.
+    /// Writes the columns that differ from `before` and stamps the contact as changed
+    /// at `at`; the search source follows a new email. Only changed columns are set:
+    /// SQLite rewrites an index entry whenever a column of the index is in the SET list,
+    /// changed or not, and `last_message_at` and the tickets each have one.
     pub(super) fn save(&self, conn: &Connection, before: &Self, at: Timestamp) -> Result<()> {
-        conn.prepare_cached(
-            "UPDATE contacts SET
-                 name = ?2, email = ?3, last_message_at = ?4, last_message_content = ?5,
-                 chat_status = ?6, is_chat_read = ?7, default_stage_id = ?8,
-                 active_ticket_v2_id = ?9, last_closed_ticket_v2_id = ?10,
-                 current_integration_data = ?11, metadata = ?12, assigned_agent_id = ?13,
-                 updated_at = ?14
-             WHERE id = ?1",
-        )?
-        .execute(rusqlite::params![
-            self.id,
-            self.name,
-            self.email,
-            self.last_message_at,
-            self.last_message_content,
-            self.chat_status,
-            self.is_chat_read,
-            self.default_stage_id,
-            self.active_ticket,
-            self.last_closed_ticket,
-            self.integration_data,
-            self.metadata,
-            self.assigned_agent,
-            at,
-        ])?;
+        let mut set: Vec<(&str, &dyn ToSql)> = Vec::new();
+        macro_rules! changed {
+            ($($field:ident => $column:literal),+ $(,)?) => {$(
+                if self.$field != before.$field {
+                    set.push(($column, &self.$field));
+                }
+            )+};
+        }
+        changed!(
+            name => "name",
+            email => "email",
+            last_message_at => "last_message_at",
+            last_message_content => "last_message_content",
+            chat_status => "chat_status",
+            is_chat_read => "is_chat_read",
+            default_stage_id => "default_stage_id",
+            active_ticket => "active_ticket_v2_id",
+            last_closed_ticket => "last_closed_ticket_v2_id",
+            integration_data => "current_integration_data",
+            metadata => "metadata",
+            assigned_agent => "assigned_agent_id",
+        );
+        set.push(("updated_at", &at));
+        let columns: Vec<String> = set
+            .iter()
+            .enumerate()
+            .map(|(i, (column, _))| format!("{column} = ?{}", i + 2))
+            .collect();
+        // One statement text per set of changed columns: a handful, each cached.
+        let sql = format!("UPDATE contacts SET {} WHERE id = ?1", columns.join(", "));
+        let mut params: Vec<&dyn ToSql> = vec![&self.id];
+        params.extend(set.iter().map(|(_, value)| *value));
+        conn.prepare_cached(&sql)?.execute(params.as_slice())?;
         if self.email != before.email {
             // Lower-cased with Unicode's rules, as fixture loads index it.
             conn.prepare_cached(
@@ -202,5 +218,30 @@ impl ContactRow {
             .execute((&self.id, self.email.as_deref().map(str::to_lowercase)))?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::contacts::tests::plan;
+
+    #[test]
+    fn contacts_are_found_by_phone_and_by_identity_through_an_index() {
+        let text = |s: &str| rusqlite::types::Value::Text(s.to_owned());
+        let params = || vec![text("c"), text("569"), text("whatsapp")];
+        let by_phone = plan(BY_PHONE, params());
+        assert!(
+            by_phone
+                .contains("USING INDEX contact_search_by_phone (client_id=? AND phone_digits=?)"),
+            "{by_phone}"
+        );
+        assert!(by_phone.contains("USING PRIMARY KEY (id=?)"), "{by_phone}");
+        let by_external = plan(BY_EXTERNAL_ID, params());
+        assert!(
+            by_external.contains("USING INDEX contacts_by_external_user"),
+            "{by_external}"
+        );
+        assert!(!by_external.contains("SCAN"), "{by_external}");
     }
 }

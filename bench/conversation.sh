@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The conversation-writes benchmark (issue 18): builds the release binary, installs wrk if
+# needed and prints the tables kept in BENCHMARKS.md ("Conversation writes"). At 1M
+# contacts about 5 minutes on 2 cores once the data set exists (BENCH_REUSE=1 keeps the
+# one bench/run.sh made).
+#
+#   BENCH_REUSE=1 bench/conversation.sh
+#   BENCH_CONV_CONTACTS=10000 BENCH_CONV_ROUNDS=1 BENCH_CONV_SECONDS=3 bench/conversation.sh   # a quick run
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v wrk >/dev/null; then
+    echo "bench: installing wrk (Debian package)" >&2
+    if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq wrk >/dev/null
+    else sudo apt-get update -qq && sudo apt-get install -y -qq wrk >/dev/null; fi
+fi
+
+cargo build --release --quiet
+exec python3 bench/conversation.py "$@"
