@@ -402,6 +402,19 @@ fn opening_a_ticket_makes_the_contact_the_ticket_and_the_first_message() {
         ],
     );
     assert_eq!(ws.dump(), before);
+    // The read model, the search source and the custom-field index kept up with it all.
+    let check = ws.run(&["check"]);
+    check.assert_success();
+    assert!(
+        check.stdout.contains("stored /info answers: ok"),
+        "{}",
+        check.stdout
+    );
+    assert!(
+        check.stdout.contains("custom-field index: ok"),
+        "{}",
+        check.stdout
+    );
 }
 
 #[test]
