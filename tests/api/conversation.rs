@@ -650,3 +650,47 @@ fn bad_channels_and_team_members_in_fixtures_are_named_by_path() {
     );
     assert_eq!(ws.dump(), before);
 }
+
+#[test]
+fn concurrent_upserts_of_a_new_phone_make_one_contact() {
+    // Two servers on one file: each has its own writer, and the find runs inside the
+    // write's transaction.
+    let (ws, server) = server();
+    let other = ws.serve(&["--no-demo"]);
+    let body = json!({"channel": "whatsapp", "channel_phone_number": "+56229400100",
+                      "contact_phone_number": "+56 9 8888 0000"})
+    .to_string();
+    let answers: Vec<Value> = std::thread::scope(|scope| {
+        let posts: Vec<_> = (0..8)
+            .map(|i| {
+                let to = if i % 2 == 0 { &server } else { &other };
+                let body = &body;
+                scope.spawn(move || to.post_json(UPSERT, KEY, body))
+            })
+            .collect();
+        posts
+            .into_iter()
+            .map(|p| {
+                let reply = p.join().unwrap();
+                assert_eq!(reply.status, 201, "{}", reply.body);
+                reply.json()
+            })
+            .collect()
+    });
+    let made = answers.iter().filter(|a| a["created"] == true).count();
+    assert_eq!(made, 1, "{answers:?}");
+    assert!(
+        answers
+            .iter()
+            .all(|a| a["aiContactId"] == answers[0]["aiContactId"])
+    );
+    let conn = rusqlite::Connection::open(ws.db()).unwrap();
+    let count: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM contacts WHERE phone = '+56988880000'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(count, 1);
+}
