@@ -8,6 +8,7 @@ use super::auth::ApiKey;
 use super::body;
 use super::error::{ApiError, mime_json};
 use super::limits::RequestLimits;
+use super::params::path_id;
 use super::worker::WorkerContext;
 use crate::model::{ContactId, MAX_METADATA_BYTES, Members, MetadataPatch, abbreviate, snake_case};
 use crate::store::{MetadataWrite, Writer};
@@ -28,11 +29,7 @@ pub async fn update_metadata(
     limits: web::Data<RequestLimits>,
 ) -> Result<HttpResponse, ApiError> {
     let client = worker.read(|snapshot| key.client(snapshot))?;
-    let id = req
-        .match_info()
-        .get("aiContactId")
-        .and_then(ContactId::parse)
-        .ok_or(ApiError::InvalidPathId)?;
+    let id = path_id(&req, "aiContactId", ContactId::parse)?;
     let members = body::json_object(&req, payload, &limits).await?;
     let patch = patch_of(members).map_err(ApiError::Validation)?;
     let answer = written(&patch)?;

@@ -11,7 +11,7 @@ use super::body::{self, fields};
 use super::error::ApiError;
 use super::journal::{is_journaled, is_recorded};
 use super::limits::RequestLimits;
-use super::params::Problems;
+use super::params::{Problems, path_id};
 use super::worker::WorkerContext;
 use crate::faults::{FaultRule, Faults, Injection, MAX_DELAY_MS, MAX_RULES_PER_CLIENT};
 use crate::model::{FaultId, Members};
@@ -79,11 +79,7 @@ pub async fn delete(
     faults: web::Data<Faults>,
 ) -> Result<HttpResponse, ApiError> {
     let client = worker.read(|s| key.client(s))?;
-    let id = req
-        .match_info()
-        .get("id")
-        .and_then(FaultId::parse)
-        .ok_or(ApiError::InvalidPathId)?;
+    let id = path_id(&req, "id", FaultId::parse)?;
     if !faults.remove(&client, &id) {
         return Err(ApiError::FaultNotFound);
     }

@@ -246,6 +246,19 @@ pub fn page(params: &Params<'_>) -> Option<u32> {
     value.parse::<u32>().ok().filter(|p| *p >= 1)
 }
 
+/// The path segment `name` read by `parse` (a UUID), or 400 `Validation failed (uuid is
+/// expected)` as SPEC 1 answers a bad id.
+pub(super) fn path_id<T>(
+    req: &actix_web::HttpRequest,
+    name: &str,
+    parse: fn(&str) -> Option<T>,
+) -> Result<T, super::error::ApiError> {
+    req.match_info()
+        .get(name)
+        .and_then(parse)
+        .ok_or(super::error::ApiError::InvalidPathId)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

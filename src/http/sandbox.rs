@@ -10,6 +10,7 @@ use super::body;
 use super::body_fields::{self as read, BodyFields};
 use super::error::ApiError;
 use super::limits::RequestLimits;
+use super::params::path_id;
 use super::worker::WorkerContext;
 use crate::model::{
     ContactId, InboundMessage, MAX_MESSAGE_CHARS, Members, MessageBody, MessageType, TicketId,
@@ -55,13 +56,6 @@ pub async fn close_ticket(
         HttpResponse::Ok(),
         &serde_json::json!({"status": "ok"}),
     ))
-}
-
-fn path_id<T>(req: &HttpRequest, name: &str, parse: fn(&str) -> Option<T>) -> Result<T, ApiError> {
-    req.match_info()
-        .get(name)
-        .and_then(parse)
-        .ok_or(ApiError::InvalidPathId)
 }
 
 fn read_inbound(members: Members) -> Result<InboundMessage, Vec<String>> {

@@ -8,7 +8,7 @@ use super::auth::ApiKey;
 use super::body::{self, fields};
 use super::error::ApiError;
 use super::limits::RequestLimits;
-use super::params::{self, Params, Problems};
+use super::params::{self, Params, Problems, path_id};
 use super::worker::WorkerContext;
 use crate::model::{
     DeliveryId, MAX_LIVE_WEBHOOKS, Members, NewWebhook, Topic, Webhook, WebhookChange, WebhookId,
@@ -48,7 +48,7 @@ pub async fn get(
 ) -> Result<HttpResponse, ApiError> {
     let webhook = worker.read(|s| {
         let client = key.client(s)?;
-        let id = path_id(&req, WebhookId::parse)?;
+        let id = path_id(&req, "id", WebhookId::parse)?;
         Ok::<_, ApiError>(s.reader().webhook(&client, &id)?)
     })?;
     let webhook = webhook.ok_or(ApiError::WebhookNotFound)?;
@@ -90,7 +90,7 @@ pub async fn update(
     metrics: web::Data<DeliveryMetrics>,
 ) -> Result<HttpResponse, ApiError> {
     let client = worker.read(|s| key.client(s))?;
-    let id = path_id(&req, WebhookId::parse)?;
+    let id = path_id(&req, "id", WebhookId::parse)?;
     let members = body::json_object(&req, payload, &limits).await?;
     let change = read_change(members).map_err(ApiError::Validation)?;
     let webhook = written(
@@ -110,7 +110,7 @@ pub async fn delete(
     metrics: web::Data<DeliveryMetrics>,
 ) -> Result<HttpResponse, ApiError> {
     let client = worker.read(|s| key.client(s))?;
-    let id = path_id(&req, WebhookId::parse)?;
+    let id = path_id(&req, "id", WebhookId::parse)?;
     let webhook = written(writer.delete_webhook(client, id).await?, Some(&metrics))?;
     Ok(plain_json(
         HttpResponse::Ok(),
@@ -129,7 +129,7 @@ pub async fn restore(
     writer: web::Data<Writer>,
 ) -> Result<HttpResponse, ApiError> {
     let client = worker.read(|s| key.client(s))?;
-    let id = path_id(&req, WebhookId::parse)?;
+    let id = path_id(&req, "id", WebhookId::parse)?;
     let webhook = written(writer.restore_webhook(client, id).await?, None)?;
     Ok(plain_json(HttpResponse::Ok(), &webhook))
 }
@@ -158,7 +158,7 @@ pub async fn retry(
     writer: web::Data<Writer>,
 ) -> Result<HttpResponse, ApiError> {
     let client = worker.read(|s| key.client(s))?;
-    let id = path_id(&req, DeliveryId::parse)?;
+    let id = path_id(&req, "id", DeliveryId::parse)?;
     match writer.retry_delivery(client, id).await? {
         RetryWrite::Queued(delivery) => Ok(plain_json(HttpResponse::Ok(), &delivery)),
         RetryWrite::DeliveryNotFound => Err(ApiError::DeliveryNotFound),
@@ -171,13 +171,6 @@ pub async fn retry(
 struct WebhookStatus {
     status: &'static str,
     id: WebhookId,
-}
-
-fn path_id<T>(req: &HttpRequest, parse: fn(&str) -> Option<T>) -> Result<T, ApiError> {
-    req.match_info()
-        .get("id")
-        .and_then(parse)
-        .ok_or(ApiError::InvalidPathId)
 }
 
 fn written(write: WebhookWrite, metrics: Option<&DeliveryMetrics>) -> Result<Webhook, ApiError> {
