@@ -51,9 +51,10 @@ pub(in crate::store) fn upsert_customer(
             at,
         )?,
     };
-    let before_event = match created {
-        true => None,
-        false => outbox::before_contact_change(conn, client, &id)?,
+    let before_event = if created {
+        None
+    } else {
+        outbox::before_contact_change(conn, client, &id)?
     };
     let before = ContactRow::load(conn, client, &id)?;
     let mut row = before.clone();
