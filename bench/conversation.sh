@@ -9,11 +9,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v wrk >/dev/null; then
-    echo "bench: installing wrk (Debian package)" >&2
-    if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq wrk >/dev/null
-    else sudo apt-get update -qq && sudo apt-get install -y -qq wrk >/dev/null; fi
-fi
-
-cargo build --release --quiet
+source bench/prelude.sh
 exec python3 bench/conversation.py "$@"

@@ -66,9 +66,25 @@ pub(super) fn find(
     Ok(found)
 }
 
+/// `client`'s contact on `platform` with `key`, made (named `name`) when there is none;
+/// and whether it was made.
+pub(super) fn find_or_create(
+    conn: &Connection,
+    client: &ClientId,
+    platform: Platform,
+    key: &ContactKey,
+    name: Option<&str>,
+    at: Timestamp,
+) -> Result<(ContactId, bool)> {
+    Ok(match find(conn, client, platform, key)? {
+        Some(id) => (id, false),
+        None => (create(conn, client, platform, key, name, at)?, true),
+    })
+}
+
 /// Makes `client`'s new contact on `platform` (SPEC 11.1): named `name`, else by its
 /// phone or identity; unattended, read, no metadata, everything at `at`.
-pub(super) fn create(
+fn create(
     conn: &Connection,
     client: &ClientId,
     platform: Platform,
@@ -150,6 +166,16 @@ impl ContactRow {
             })
             .optional()?;
         row.ok_or_else(|| Refusal::ContactNotFound.into())
+    }
+
+    /// The name and e-mail a request gives replace the stored ones.
+    pub(super) fn rename(&mut self, name: Option<&String>, email: Option<&String>) {
+        if let Some(name) = name {
+            self.name.clone_from(name);
+        }
+        if let Some(email) = email {
+            self.email = Some(email.clone());
+        }
     }
 
     /// Merges `patch` into the metadata (7.5's rules).

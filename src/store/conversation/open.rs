@@ -25,27 +25,17 @@ pub(in crate::store) fn open_ticket(
         pipelines::stage_pipeline(conn, client, &request.stage)?.ok_or(Refusal::StageNotFound)?;
 
     let key = ContactKey::Phone(request.phone.clone());
-    let found = contact_row::find(conn, client, request.kind, &key)?;
-    let created = found.is_none();
-    let id = match found {
-        Some(id) => id,
-        None => contact_row::create(
-            conn,
-            client,
-            request.kind,
-            &key,
-            request.name.as_deref(),
-            at,
-        )?,
-    };
+    let (id, created) = contact_row::find_or_create(
+        conn,
+        client,
+        request.kind,
+        &key,
+        request.name.as_deref(),
+        at,
+    )?;
     let before = ContactRow::load(conn, client, &id)?;
     let mut row = before.clone();
-    if let Some(name) = &request.name {
-        row.name.clone_from(name);
-    }
-    if let Some(email) = &request.email {
-        row.email = Some(email.clone());
-    }
+    row.rename(request.name.as_ref(), request.email.as_ref());
     row.merge_metadata(&request.contact_metadata)?;
     row.merge_integration_data(&request.integration_data)?;
 

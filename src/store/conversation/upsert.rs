@@ -38,19 +38,14 @@ pub(in crate::store) fn upsert_customer(
     }
 
     let platform = request.channel.platform();
-    let found = contact_row::find(conn, client, platform, &request.contact)?;
-    let created = found.is_none();
-    let id = match found {
-        Some(id) => id,
-        None => contact_row::create(
-            conn,
-            client,
-            platform,
-            &request.contact,
-            request.name.as_deref(),
-            at,
-        )?,
-    };
+    let (id, created) = contact_row::find_or_create(
+        conn,
+        client,
+        platform,
+        &request.contact,
+        request.name.as_deref(),
+        at,
+    )?;
     let before_event = if created {
         None
     } else {
@@ -58,12 +53,7 @@ pub(in crate::store) fn upsert_customer(
     };
     let before = ContactRow::load(conn, client, &id)?;
     let mut row = before.clone();
-    if let Some(name) = &request.name {
-        row.name.clone_from(name);
-    }
-    if let Some(email) = &request.email {
-        row.email = Some(email.clone());
-    }
+    row.rename(request.name.as_ref(), request.email.as_ref());
     row.merge_metadata(&request.metadata)?;
     if let Some(agent) = request.agent {
         row.assigned_agent = Some(agent);
