@@ -135,7 +135,9 @@ impl Capture {
                 (body, entry)
             }
         };
-        self.journal.record(entry);
+        if let Some(entry) = entry {
+            self.journal.record(entry);
+        }
         ServiceResponse::new(req, response.set_body(body))
     }
 }
@@ -152,7 +154,7 @@ impl Capture {
         request_body: Option<&[u8]>,
         latency: Duration,
         fault: Option<FaultId>,
-    ) -> Entry {
+    ) -> Option<Entry> {
         let parts = TextParts {
             method: req.method().as_str(),
             path: req
@@ -173,7 +175,8 @@ impl Capture {
                 .iter()
                 .map(|(n, v)| (n.as_str(), v.as_bytes()))
         };
-        Entry {
+        let text = EntryText::new(|size| self.journal.reserve(size), &parts, headers)?;
+        Some(Entry {
             client: owner.client,
             key: owner.key,
             time: self.time,
@@ -181,8 +184,8 @@ impl Capture {
             // As the request's log line has it: to the microsecond.
             latency_ms: (latency.as_secs_f64() * 1_000_000.0).round() / 1000.0,
             fault,
-            text: EntryText::new(|size| self.journal.buffer(size), &parts, headers),
-        }
+            text,
+        })
     }
 }
 

@@ -1,9 +1,9 @@
 //! An entry of the journal: what one request sent and got back, its text copied into
-//! one block before the journal's lock is taken.
+//! one range of a segment the journal reserved for it, with no lock held.
 
 use std::sync::Arc;
 
-use super::Stored;
+use super::segment::{Reservation, Segment};
 use crate::model::{ApiKeyId, ClientId, FaultId, Timestamp};
 
 /// The most of a request's body an entry keeps.
@@ -24,14 +24,18 @@ pub struct Entry {
     pub text: EntryText,
 }
 
-/// An entry's text as sent and answered, in one allocation: a request pays one block
-/// for its entry, whatever its number of headers. Headers are kept as sent and shown as
-/// JSON only when asked for, off the request's path.
+/// An entry's text as sent and answered, in one range of a [`Segment`]: a request pays
+/// no allocation for its entry, whatever its number of headers. Headers are kept as sent
+/// and shown as JSON only when asked for, off the request's path.
 #[derive(Debug, Clone)]
 pub struct EntryText {
-    pub(super) bytes: Arc<Vec<u8>>,
-    /// Where each part ends: method, path, route, request id, request body, answer; the
-    /// headers fill the rest.
+    pub(super) segment: Arc<Segment>,
+    /// The journal's name for `segment`.
+    pub(super) segment_id: u64,
+    start: usize,
+    len: usize,
+    /// Where each part ends, from `start`: method, path, route, request id, request
+    /// body, answer; the headers fill the rest.
     ends: [u32; 6],
     has_route: bool,
     has_request_body: bool,
@@ -56,13 +60,15 @@ const HEADER_SEPARATORS: usize = 2;
 
 impl EntryText {
     /// The parts and the headers `headers()` yields (called twice: once to size the
-    /// block, once to fill it), `x-api-key` left out, written into the buffer `buffer`
-    /// gives for their size (one of [`Journal::buffer`]'s).
+    /// text, once to write it), `x-api-key` left out, written into the range `reserve`
+    /// gives for their size (one of [`Journal::reserve`]'s). `None` when there is none.
+    ///
+    /// [`Journal::reserve`]: super::Journal::reserve
     pub fn new<'h, I>(
-        buffer: impl FnOnce(usize) -> Vec<u8>,
+        reserve: impl FnOnce(usize) -> Option<Reservation>,
         parts: &TextParts<'_>,
         headers: impl Fn() -> I,
-    ) -> Self
+    ) -> Option<Self>
     where
         I: Iterator<Item = (&'h str, &'h [u8])>,
     {
@@ -84,34 +90,44 @@ impl EntryText {
             + kept()
                 .map(|(n, v)| n.len() + v.len() + HEADER_SEPARATORS)
                 .sum::<usize>();
-        let mut bytes = buffer(size);
-        // Never grown past what was asked for: a realloc leaves its old block behind,
-        // and those holes cost RSS the journal's count never sees.
-        bytes.clear();
-        bytes.reserve_exact(size);
+        let mut reservation = reserve(size)?;
+        let mut out = Writer {
+            buf: reservation.bytes_mut(),
+            at: 0,
+        };
         let mut ends = [0u32; 6];
         for (end, part) in ends.iter_mut().zip(fixed) {
-            append_uncached(&mut bytes, part);
-            *end = u32::try_from(bytes.len()).unwrap_or(u32::MAX);
+            out.put(part);
+            *end = u32::try_from(out.at).unwrap_or(u32::MAX);
         }
         for (name, value) in kept() {
-            bytes.extend_from_slice(name.as_bytes());
-            bytes.push(0);
-            bytes.extend_from_slice(value);
-            bytes.push(b'\n');
+            out.put(name.as_bytes());
+            out.put(&[0]);
+            out.put(value);
+            out.put(b"\n");
         }
-        Self {
-            bytes: Arc::new(bytes),
+        let written = out.at;
+        let (segment, segment_id, start) = reservation.into_parts();
+        Some(Self {
+            segment,
+            segment_id,
+            start,
+            len: written,
             ends,
             has_route: parts.route.is_some(),
             has_request_body: request_body.is_some(),
-        }
+        })
+    }
+
+    /// The whole text.
+    pub(super) fn bytes(&self) -> &[u8] {
+        self.segment.read(self.start, self.len)
     }
 
     fn part(&self, i: usize) -> &[u8] {
         let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
-        let end = self.ends.get(i).map_or(self.bytes.len(), |e| *e as usize);
-        self.bytes.get(start..end).unwrap_or_default()
+        let end = self.ends.get(i).map_or(self.len, |e| *e as usize);
+        self.bytes().get(start..end).unwrap_or_default()
     }
 
     fn str(&self, i: usize) -> &str {
@@ -174,71 +190,29 @@ impl EntryText {
     }
 }
 
-impl Entry {
-    /// What the entry holds in memory: its own size, its text's whole buffer, and what
-    /// the allocator and the `Arc` add (so the bound holds in RSS, not just in sums).
-    pub(super) fn bytes(&self) -> usize {
-        /// Two heap blocks an entry (the `Arc`'s and the buffer's), each with up to 16
-        /// bytes of allocator bookkeeping, and the `Arc`'s two counts.
-        const OVERHEAD: usize = 2 * 16 + 16;
-        OVERHEAD + size_of::<Stored>() + self.text.bytes.capacity()
-    }
+/// Writes an entry's text into its reservation, front to back.
+///
+/// Plain copies: segments are written in order, one after the other, and the caches
+/// keep up with that. Streaming stores that bypass them (and the fence they need before
+/// the entry is published) measured `/info` at 0.92× against 0.94× for plain copies
+/// (BENCHMARKS.md, "Request journal").
+struct Writer<'a> {
+    buf: &'a mut [u8],
+    at: usize,
 }
 
-/// Appends `src` to `dst`, bypassing the CPU caches where it can. An entry is written
-/// once and read rarely; 10,000 of them, 45 MB, written through the caches would push out
-/// the database pages the next requests read (measured: `/info` at 0.93× with plain
-/// copies, BENCHMARKS.md "Request journal").
-fn append_uncached(dst: &mut Vec<u8>, src: &[u8]) {
-    /// Below this, a plain copy: a few cache lines are not worth the fence.
-    const UNCACHED_FROM: usize = 512;
-    dst.reserve(src.len());
-    #[cfg(target_arch = "x86_64")]
-    if src.len() >= UNCACHED_FROM {
-        use std::arch::x86_64::{__m128i, _mm_loadu_si128, _mm_sfence, _mm_stream_si128};
-        let start = dst.len();
-        // SAFETY: `reserve` made room for `src.len()` bytes after `start`; every byte of
-        // that room is written below (head, 16-byte blocks, tail) before `set_len`
-        // covers it. Streaming stores need a 16-byte aligned target, which `head`
-        // reaches; loads are unaligned. SSE2 is part of x86_64. The fence orders the
-        // streaming stores before anything after it (the entry's publication under the
-        // journal's lock).
-        unsafe {
-            let out = dst.as_mut_ptr().add(start);
-            let head = out.align_offset(16).min(src.len());
-            std::ptr::copy_nonoverlapping(src.as_ptr(), out, head);
-            let blocks = (src.len() - head) / 16;
-            for i in 0..blocks {
-                let at = head + i * 16;
-                let block = _mm_loadu_si128(src.as_ptr().add(at).cast::<__m128i>());
-                _mm_stream_si128(out.add(at).cast::<__m128i>(), block);
-            }
-            let done = head + blocks * 16;
-            std::ptr::copy_nonoverlapping(src.as_ptr().add(done), out.add(done), src.len() - done);
-            _mm_sfence();
-            dst.set_len(start + src.len());
-        }
-        return;
+impl Writer<'_> {
+    /// Copies `src` next. Never past the end: the text was sized from the same parts.
+    fn put(&mut self, src: &[u8]) {
+        let n = src.len().min(self.buf.len() - self.at);
+        self.buf[self.at..self.at + n].copy_from_slice(&src[..n]);
+        self.at += n;
     }
-    dst.extend_from_slice(src);
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn an_uncached_append_copies_every_byte_whatever_the_alignment() {
-        let src: Vec<u8> = (0..5000u32).map(|i| (i * 7 % 251) as u8).collect();
-        for offset in 0..17 {
-            for len in [0, 1, 511, 512, 513, 4096, 4999] {
-                let mut dst = vec![9u8; offset];
-                append_uncached(&mut dst, &src[..len]);
-                assert_eq!(&dst[..offset], &vec![9u8; offset][..]);
-                assert_eq!(&dst[offset..], &src[..len], "offset {offset}, {len} bytes");
-            }
-        }
-    }
 
     #[test]
     fn an_entrys_text_keeps_each_part_cut_to_its_bound_and_never_the_key() {
@@ -258,7 +232,7 @@ mod tests {
             ("a", b"\"quoted\" \xff"),
             ("b-list", b"2"),
         ];
-        let text = EntryText::new(Vec::with_capacity, &parts, || headers.into_iter());
+        let text = EntryText::new(Reservation::standalone, &parts, || headers.into_iter()).unwrap();
         assert_eq!(text.method(), "POST");
         assert_eq!(text.path(), "/p?q=1");
         assert_eq!(text.route(), None);
@@ -274,7 +248,12 @@ mod tests {
             route: Some(""),
             ..parts
         };
-        let text = EntryText::new(Vec::with_capacity, &none, std::iter::empty::<(&str, &[u8])>);
+        let text = EntryText::new(
+            Reservation::standalone,
+            &none,
+            std::iter::empty::<(&str, &[u8])>,
+        )
+        .unwrap();
         assert_eq!((text.request_body(), text.route()), (None, Some("")));
         assert_eq!(text.headers_json(), "{}");
     }
