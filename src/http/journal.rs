@@ -45,7 +45,6 @@ pub fn is_journaled(req: &HttpRequest) -> bool {
 
 /// One request on its way through the handler, for the journal.
 pub struct Capture {
-    journal: web::Data<Journal>,
     time: Timestamp,
     body: Option<Rc<RefCell<Vec<u8>>>>,
 }
@@ -53,7 +52,9 @@ pub struct Capture {
 impl Capture {
     /// Starts capturing `req` when the journal is on and keeps requests to its path.
     pub fn begin(req: &mut ServiceRequest) -> Option<Self> {
-        let journal = req.app_data::<web::Data<Journal>>()?.clone();
+        // Not cloned: a count both workers change on every request costs more than
+        // looking the journal up again in `finish`.
+        req.app_data::<web::Data<Journal>>()?;
         if !is_recorded(req.path()) {
             return None;
         }
@@ -69,7 +70,6 @@ impl Capture {
             kept
         });
         Some(Self {
-            journal,
             time: Timestamp::now(),
             body,
         })
@@ -96,6 +96,10 @@ impl Capture {
         };
         let (req, response) = res.into_parts();
         let (response, body) = response.into_parts();
+        // There when `begin` was: the same app's data.
+        let Some(journal) = req.app_data::<web::Data<Journal>>().map(|j| j.get_ref()) else {
+            return ServiceResponse::new(req, response.set_body(body));
+        };
         let request_body = self
             .body
             .as_ref()
@@ -109,6 +113,7 @@ impl Capture {
                     &bytes
                 };
                 let entry = self.entry(
+                    journal,
                     &req,
                     &response,
                     owner,
@@ -123,6 +128,7 @@ impl Capture {
             // A streamed answer (none of the API's are) is not held back to be copied.
             Err(body) => {
                 let entry = self.entry(
+                    journal,
                     &req,
                     &response,
                     owner,
@@ -136,7 +142,7 @@ impl Capture {
             }
         };
         if let Some(entry) = entry {
-            self.journal.record(entry);
+            journal.record(entry);
         }
         ServiceResponse::new(req, response.set_body(body))
     }
@@ -146,6 +152,7 @@ impl Capture {
     #[allow(clippy::too_many_arguments)]
     fn entry(
         &self,
+        journal: &Journal,
         req: &HttpRequest,
         response: &HttpResponse<()>,
         owner: KeyOwner,
@@ -175,7 +182,7 @@ impl Capture {
                 .iter()
                 .map(|(n, v)| (n.as_str(), v.as_bytes()))
         };
-        let text = EntryText::new(|size| self.journal.reserve(size), &parts, headers)?;
+        let text = EntryText::new(|size| journal.reserve(size), &parts, headers)?;
         Some(Entry {
             client: owner.client,
             key: owner.key,

@@ -16,7 +16,7 @@ pub use segment::Reservation;
 pub use view::{EntryView, text};
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use segment::Segment;
@@ -76,7 +76,6 @@ pub struct Journal {
     /// The size of a segment: a sixteenth of the byte bound (so that whole segments
     /// bound it closely), between 64 KiB and 1 MiB.
     segment_len: usize,
-    next_id: AtomicU64,
     ring: Mutex<Ring>,
     /// Whether the kernel has refused a segment yet (said once in the log).
     refused: AtomicBool,
@@ -100,6 +99,9 @@ struct Ring {
     /// The bytes of every segment in `segments` and of `spare`.
     segment_bytes: usize,
     next_segment: u64,
+    /// The id of the next entry kept (given under the lock: one count fewer that both
+    /// workers change on every request).
+    next_entry: u64,
 }
 
 struct Slot {
@@ -114,8 +116,18 @@ impl Ring {
         self.segment_bytes + self.entries.len() * ENTRY_BYTES
     }
 
+    /// The slot of segment `id`, or where it would go.
     fn slot(&mut self, id: u64) -> Result<&mut Slot, usize> {
-        let at = self.segments.binary_search_by_key(&id, |s| s.id)?;
+        // Ids follow one another but where a segment given back came again.
+        let guess = self
+            .segments
+            .front()
+            .and_then(|f| usize::try_from(id.checked_sub(f.id)?).ok())
+            .filter(|&at| self.segments.get(at).is_some_and(|s| s.id == id));
+        let at = match guess {
+            Some(at) => at,
+            None => self.segments.binary_search_by_key(&id, |s| s.id)?,
+        };
         Ok(&mut self.segments[at])
     }
 }
@@ -138,7 +150,6 @@ impl Journal {
             segment_len: (limits.bytes / 16)
                 .clamp(MIN_SEGMENT, MAX_SEGMENT)
                 .next_multiple_of(4096),
-            next_id: AtomicU64::new(1),
             ring: Mutex::new(Ring::default()),
             refused: AtomicBool::new(false),
         }
@@ -212,13 +223,14 @@ impl Journal {
 
     /// Keeps `entry`, dropping the oldest entries until both bounds hold again.
     pub fn record(&self, entry: Entry) {
-        let stored = Stored {
-            id: self.next_id.fetch_add(1, Ordering::Relaxed),
-            entry,
-        };
         let mut dropped = Dropped::default();
         {
             let mut ring = self.lock();
+            ring.next_entry += 1;
+            let stored = Stored {
+                id: ring.next_entry,
+                entry,
+            };
             let text = &stored.entry.text;
             match ring.slot(text.segment_id) {
                 Ok(slot) => slot.entries += 1,
@@ -440,6 +452,36 @@ mod tests {
         }
         assert_eq!(held.entry.text.bytes(), held_text);
         assert!(journal.held().1 <= 3 * MAX_SEGMENT, "{:?}", journal.held());
+    }
+
+    #[test]
+    fn a_text_written_while_its_segment_was_given_back_is_kept_and_counted() {
+        let journal = bounded_by_count(1);
+        let client = ClientId::new_random();
+        let slow = entry(&journal, client, 201, 60_000);
+        let text = slow.text.bytes().to_vec();
+        // Its segment fills, and every entry recorded in it goes.
+        for _ in 0..40 {
+            journal.record(entry(&journal, client, 200, 60_000));
+        }
+        let before = journal.held().1;
+        journal.record(slow);
+        let kept = newest(&journal, &client);
+        assert_eq!(
+            (kept.entry.status, kept.entry.text.bytes()),
+            (201, &text[..])
+        );
+        assert_eq!(
+            journal.held().1,
+            before + MAX_SEGMENT,
+            "its segment counted again"
+        );
+        journal.record(entry(&journal, client, 200, 60_000));
+        assert_eq!(
+            journal.held().1,
+            before,
+            "and given back with its last entry"
+        );
     }
 
     #[test]
