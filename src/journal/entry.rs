@@ -55,8 +55,10 @@ pub struct TextParts<'a> {
     pub response_body: &'a [u8],
 }
 
-/// How far past its own text an entry has the CPU fetch the segment for the next ones:
-/// about one `/info` entry.
+/// How far ahead of its own text an entry has the CPU fetch the segment for the next
+/// ones (about one `/info` entry). Each entry moves that window by its own size and
+/// fetches only the lines it newly covers: fetching the whole window again each time
+/// cost more than it saved, the lines already in cache still taking the CPU's time.
 const PREFETCH_BYTES: usize = 4096;
 
 /// A header as kept: its name, NUL, its value, LF (neither byte can be in a header).
@@ -112,7 +114,7 @@ impl EntryText {
         }
         let written = out.at;
         let (segment, segment_id, start) = reservation.into_parts();
-        segment.prefetch(start + size, PREFETCH_BYTES);
+        segment.prefetch(start + PREFETCH_BYTES, size);
         Some(Self {
             segment,
             segment_id,

@@ -70,7 +70,8 @@ impl Segment {
 }
 
 impl Segment {
-    /// Asks the CPU to bring `start..start + len` (cut to the segment) into its cache:
+    /// Asks the CPU to bring `start..start + len` (from the line `start` is in, cut to
+    /// the segment) into its cache:
     /// the next entries are written there, and a text written into lines fetched from
     /// memory on the way waits for each of them.
     pub fn prefetch(&self, start: usize, len: usize) {
@@ -78,7 +79,7 @@ impl Segment {
         {
             use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
             let end = start.saturating_add(len).min(self.len);
-            for at in (start..end).step_by(64) {
+            for at in (start & !63..end).step_by(64) {
                 // SAFETY: in the mapping (`at < self.len`); a prefetch reads nothing a
                 // program can see and never faults. SSE is part of x86_64.
                 unsafe { _mm_prefetch::<_MM_HINT_T0>(self.start.as_ptr().add(at).cast()) };
