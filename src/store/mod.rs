@@ -45,6 +45,8 @@ type Pool = r2d2::Pool<SqliteConnectionManager>;
 
 /// How long a statement waits for another writer before giving up with "database is locked".
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a load into a new database waits for the file to itself (`write_direct`).
+const DIRECT_WAIT: Duration = Duration::from_millis(500);
 
 /// Page cache sizes, in KiB (SQLite takes a negative `cache_size` as KiB). A serving
 /// connection keeps 8 MiB: the inner pages of the read model's index and table (about
@@ -203,7 +205,11 @@ impl Store {
             .with_init(configure_connection);
         let pool = r2d2::Pool::builder()
             .max_size(options.pool_size)
-            .min_idle(Some(1))
+            // None kept open ahead of need: a load into a new database can leave WAL
+            // mode only while it is the file's one connection (`write_direct`), and an
+            // idle one the pool opened on the side would stop it. `open` and
+            // `open_existing` have already tried the file with a connection of their own.
+            .min_idle(Some(0))
             .connection_timeout(BUSY_TIMEOUT)
             .build(manager)?;
         Ok(Self {
@@ -254,6 +260,7 @@ impl Store {
         E: From<StoreError>,
     {
         let mut conn = self.conn()?;
+        let direct = api_keys::no_client(&conn)? && write_direct(&conn);
         // A bulk load touches index pages all over the file; SQLite's default 2 MB page
         // cache makes it re-read them. The larger cache is dropped with the transaction,
         // so the serving connections stay small.
@@ -270,7 +277,9 @@ impl Store {
             tx.commit().map_err(StoreError::from)?;
             Ok(value)
         })();
-        if result.is_ok() {
+        if direct {
+            back_to_wal(&conn);
+        } else if result.is_ok() {
             // A big load leaves a WAL the size of what it wrote, and while a server has
             // the file open nobody shrinks it: copy it into the file and truncate it now
             // (this waits for the server's readers at most the busy timeout; should one
@@ -313,6 +322,56 @@ fn use_wal(conn: &Connection) -> rusqlite::Result<()> {
             }
             done => return done,
         }
+    }
+}
+
+/// Whether a load into a new database may write its pages straight into the file: in
+/// WAL mode each page is written twice, once into the WAL and again by the checkpoint
+/// (25 of 122 s of a million-contact load). Possible only when no other connection has
+/// the file open (SQLite refuses to leave WAL mode otherwise, and the load then goes
+/// through the WAL as any other write). A crash during such a load leaves a hot rollback
+/// journal, which the next connection plays back: the file is the new database it was.
+/// Commits sync the journal and the file (`synchronous = FULL`): in rollback mode that
+/// is what keeps a power cut from corrupting it.
+fn write_direct(conn: &Connection) -> bool {
+    // The pool may be opening a connection of its own just then, which SQLite counts as
+    // another user for a moment; a server's connections stay, and the load goes on
+    // through the WAL after this short wait.
+    let deadline = std::time::Instant::now() + DIRECT_WAIT;
+    let mode = loop {
+        match conn.query_row("PRAGMA journal_mode = DELETE", [], |row| {
+            row.get::<_, String>(0)
+        }) {
+            Err(e)
+                if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy)
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            done => break done,
+        }
+    };
+    match mode {
+        Ok(mode) if mode.eq_ignore_ascii_case("delete") => {
+            if conn.pragma_update(None, "synchronous", "FULL").is_ok() {
+                return true;
+            }
+            back_to_wal(conn);
+            false
+        }
+        Ok(_) => false,
+        Err(e) => {
+            tracing::debug!(error = %e, "the load goes through the WAL: the file is in use");
+            false
+        }
+    }
+}
+
+/// Undoes `write_direct`. Should another process have opened the file meanwhile, it
+/// stays in rollback mode until the next `Store::open`, which turns WAL on again.
+fn back_to_wal(conn: &Connection) {
+    if let Err(e) = use_wal(conn).and_then(|()| conn.pragma_update(None, "synchronous", "NORMAL")) {
+        tracing::warn!(error = %e, "the database stays in rollback-journal mode after the load");
     }
 }
 
