@@ -85,6 +85,16 @@ fn a_load_into_a_new_database_stores_exactly_what_a_load_into_a_used_one_does() 
         .map(|(a, b)| format!("new database: {a}\nused database: {b}"));
     assert_eq!(first_difference, None);
     assert_eq!(fast_rows.len(), slow_rows.len());
+    // The new database was loaded outside WAL mode, its pages written once; it is back
+    // in WAL mode, so servers read beside the next load, and no journal is left behind.
+    let conn = rusqlite::Connection::open(fast.db()).expect("open db");
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+    let mut journal = fast.db().into_os_string();
+    journal.push("-journal");
+    assert!(!std::path::Path::new(&journal).exists());
     for ws in [&fast, &slow] {
         let check = ws.run(&["check"]);
         check.assert_success();
