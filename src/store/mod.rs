@@ -311,9 +311,21 @@ fn connect(path: &Path, flags: OpenFlags) -> Result<Connection> {
 /// when another process has it open just then (several `migrate`s or servers started on a
 /// new file together), so this waits as a busy handler would.
 fn use_wal(conn: &Connection) -> rusqlite::Result<()> {
-    let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+    while_busy(BUSY_TIMEOUT, || {
+        conn.pragma_update(None, "journal_mode", "WAL")
+    })
+}
+
+/// Runs `f` again while SQLite answers "database is locked", for at most `wait`: a change
+/// of journal mode is refused at once, without the busy handler, while another
+/// connection has the file open.
+fn while_busy<T>(
+    wait: Duration,
+    mut f: impl FnMut() -> rusqlite::Result<T>,
+) -> rusqlite::Result<T> {
+    let deadline = std::time::Instant::now() + wait;
     loop {
-        match conn.pragma_update(None, "journal_mode", "WAL") {
+        match f() {
             Err(e)
                 if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy)
                     && std::time::Instant::now() < deadline =>
@@ -334,23 +346,13 @@ fn use_wal(conn: &Connection) -> rusqlite::Result<()> {
 /// Commits sync the journal and the file (`synchronous = FULL`): in rollback mode that
 /// is what keeps a power cut from corrupting it.
 fn write_direct(conn: &Connection) -> bool {
-    // The pool may be opening a connection of its own just then, which SQLite counts as
-    // another user for a moment; a server's connections stay, and the load goes on
-    // through the WAL after this short wait.
-    let deadline = std::time::Instant::now() + DIRECT_WAIT;
-    let mode = loop {
-        match conn.query_row("PRAGMA journal_mode = DELETE", [], |row| {
+    // Another process may have the file open for a moment (a `migrate`, a `check`); a
+    // server's connections stay, and the load goes through the WAL after this short wait.
+    let mode = while_busy(DIRECT_WAIT, || {
+        conn.query_row("PRAGMA journal_mode = DELETE", [], |row| {
             row.get::<_, String>(0)
-        }) {
-            Err(e)
-                if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy)
-                    && std::time::Instant::now() < deadline =>
-            {
-                std::thread::sleep(Duration::from_millis(5));
-            }
-            done => break done,
-        }
-    };
+        })
+    });
     match mode {
         Ok(mode) if mode.eq_ignore_ascii_case("delete") => {
             if conn.pragma_update(None, "synchronous", "FULL").is_ok() {
