@@ -56,6 +56,42 @@ impl JsonObject {
         self.0.get()
     }
 
+    /// The same object without whitespace between its tokens, everything else as
+    /// written: the text the store keeps for it (SQLite's `json()` of well-formed JSON;
+    /// a test in `store` holds the two equal). A load into a new database renders its
+    /// answers from the records it parsed, and they must be the answers the stored rows
+    /// render.
+    pub fn compact(&self) -> Self {
+        let text = self.as_str();
+        let bytes = text.as_bytes();
+        if !bytes.iter().any(|b| b.is_ascii_whitespace()) {
+            return self.clone();
+        }
+        let mut out = String::with_capacity(text.len());
+        let mut i = 0;
+        while i < bytes.len() {
+            match bytes[i] {
+                b'"' => {
+                    let (end, _) = scan_string(bytes, i + 1);
+                    let end = (end + 1).min(bytes.len());
+                    out.push_str(&text[i..end]);
+                    i = end;
+                }
+                b' ' | b'\t' | b'\n' | b'\r' => i += 1,
+                _ => {
+                    // Up to the next quote or whitespace: never inside a character.
+                    let run = bytes[i..]
+                        .iter()
+                        .position(|b| matches!(b, b'"' | b' ' | b'\t' | b'\n' | b'\r'))
+                        .map_or(bytes.len(), |n| i + n);
+                    out.push_str(&text[i..run]);
+                    i = run;
+                }
+            }
+        }
+        Self::parse(&out).unwrap_or_else(|e| unreachable!("whitespace removed from JSON: {e}"))
+    }
+
     /// The object's members, in order.
     pub fn members(&self) -> Members {
         serde_json::from_str(self.as_str())
@@ -275,6 +311,18 @@ mod tests {
         for bad in ["[]", "1", "null", "\"x\"", "{", ""] {
             assert!(JsonObject::parse(bad).is_err(), "{bad:?} must be refused");
         }
+    }
+
+    #[test]
+    fn compact_removes_whitespace_between_tokens_only() {
+        let text = "{ \"a b\" :\t[ 1 ,\n\"x \\\" y\" ] ,\r\n \"c\": { } }";
+        let compact = JsonObject::parse(text).unwrap().compact();
+        assert_eq!(compact.as_str(), r#"{"a b":[1,"x \" y"],"c":{}}"#);
+        let already = r#"{"n":1.50e3,"s":"\u00e9"}"#;
+        assert_eq!(
+            JsonObject::parse(already).unwrap().compact().as_str(),
+            already
+        );
     }
 
     #[test]

@@ -69,6 +69,17 @@ pub(super) fn refresh(conn: &Connection, id: &ContactId) -> Result<Option<Vec<u8
 
 fn store(conn: &Connection, info: &ContactInfo) -> Result<Vec<u8>> {
     let rendered = InfoBody::render(info)?;
+    put(conn, &info.contact.id, &info.contact.client_id, &rendered)?;
+    Ok(rendered.body)
+}
+
+/// Stores `rendered` as the answer for `client`'s contact `id`.
+pub(super) fn put(
+    conn: &Connection,
+    id: &ContactId,
+    client: &ClientId,
+    rendered: &InfoBody,
+) -> Result<()> {
     let mut stmt = conn.prepare_cached(
         "INSERT INTO contact_info_bodies (contact_id, client_id, etag, body)
          VALUES (?1, ?2, ?3, ?4)
@@ -76,13 +87,8 @@ fn store(conn: &Connection, info: &ContactInfo) -> Result<Vec<u8>> {
              client_id = excluded.client_id, etag = excluded.etag, body = excluded.body
          WHERE (client_id, etag) IS NOT (excluded.client_id, excluded.etag)",
     )?;
-    stmt.execute((
-        &info.contact.id,
-        &info.contact.client_id,
-        &rendered.etag,
-        &rendered.body,
-    ))?;
-    Ok(rendered.body)
+    stmt.execute((id, client, &rendered.etag, &rendered.body))?;
+    Ok(())
 }
 
 /// Renders every contact again (migration V3).

@@ -40,11 +40,11 @@ fn stored(ws: &Workspace) -> Vec<String> {
     rows
 }
 
-#[test]
-fn a_load_into_a_new_database_stores_exactly_what_a_load_into_a_used_one_does() {
-    let fast = Workspace::new();
-    let file = fast.path("generated.json");
-    fast.run(&[
+/// Generates 400 contacts, each with its own `updated_at` (otherwise it is the time of
+/// the load, which two loads cannot share).
+fn generated(ws: &Workspace) -> Value {
+    let file = ws.path("generated.json");
+    ws.run(&[
         "fixtures",
         "generate",
         "--quiet",
@@ -56,24 +56,27 @@ fn a_load_into_a_new_database_stores_exactly_what_a_load_into_a_used_one_does() 
         file.to_str().unwrap(),
     ])
     .assert_success();
-    // Each contact with its own updated_at: otherwise it is the time of the load,
-    // which two loads cannot share.
     let mut generated: Value =
         serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
     for contact in generated["contacts"].as_array_mut().unwrap() {
         contact["updated_at"] = json!("2026-11-01T00:00:00.000Z");
     }
-    let file = fast.write("stamped.json", &generated.to_string());
+    generated
+}
+
+/// Loads `text` (a fixture with the clients `clients`) into a new database, and into one
+/// that already holds its clients, where every contact, ticket and message goes through
+/// the upserts of a used database; asserts the two store exactly the same, and that
+/// `contactd check` finds both clean.
+fn assert_new_and_used_database_store_the_same(text: &str, clients: &Value) -> Workspace {
+    let fast = Workspace::new();
+    let file = fast.write("fixture.json", text);
     fast.load(file.to_str().unwrap());
 
-    // The same file into a database that already holds its clients: every contact,
-    // ticket and message goes through the upserts of a used database.
     let slow = Workspace::new();
-    let clients = slow.write(
-        "clients.json",
-        &json!({ "clients": generated["clients"] }).to_string(),
-    );
+    let clients = slow.write("clients.json", &json!({ "clients": clients }).to_string());
     slow.load(clients.to_str().unwrap());
+    let file = slow.write("fixture.json", text);
     slow.load(file.to_str().unwrap());
 
     let (fast_rows, slow_rows) = (stored(&fast), stored(&slow));
@@ -85,6 +88,22 @@ fn a_load_into_a_new_database_stores_exactly_what_a_load_into_a_used_one_does() 
         .map(|(a, b)| format!("new database: {a}\nused database: {b}"));
     assert_eq!(first_difference, None);
     assert_eq!(fast_rows.len(), slow_rows.len());
+    for ws in [&fast, &slow] {
+        let check = ws.run(&["check"]);
+        check.assert_success();
+        for line in ["custom-field index: ok", "stored /info answers: ok"] {
+            assert!(check.stdout.contains(line), "{}", check.stdout);
+        }
+    }
+    fast
+}
+
+#[test]
+fn a_load_into_a_new_database_stores_exactly_what_a_load_into_a_used_one_does() {
+    let ws = Workspace::new();
+    let generated = generated(&ws);
+    let fast =
+        assert_new_and_used_database_store_the_same(&generated.to_string(), &generated["clients"]);
     // The new database was loaded outside WAL mode, its pages written once; it is back
     // in WAL mode, so servers read beside the next load, and no journal is left behind.
     let conn = rusqlite::Connection::open(fast.db()).expect("open db");
@@ -95,13 +114,36 @@ fn a_load_into_a_new_database_stores_exactly_what_a_load_into_a_used_one_does() 
     let mut journal = fast.db().into_os_string();
     journal.push("-journal");
     assert!(!std::path::Path::new(&journal).exists());
-    for ws in [&fast, &slow] {
-        let check = ws.run(&["check"]);
-        check.assert_success();
-        assert!(
-            check.stdout.contains("custom-field index: ok"),
-            "{}",
-            check.stdout
-        );
+}
+
+/// A new database renders its answers from the parsed records, not from the rows: JSON
+/// spelt with spaces, escapes, duplicate keys and long numbers must come out as the
+/// rows keep it.
+#[test]
+fn answers_rendered_from_a_new_databases_records_are_the_rows_answers_for_any_spelling() {
+    let ws = Workspace::new();
+    let mut generated = generated(&ws);
+    let spellings = [
+        "{ \"plan\" : \"gold\" ,\n  \"tags\" : [ \"a\" , \"b\" ] }",
+        r#"{"e":"\u00e9","slash":"\/","q":"\" \\ ","n":[1.50e3,-0,1e400,12345678901234567890123]}"#,
+        r#"{"dup":1,"dup":{ "x" : [ ] },"Pérez":"☕ \ud83d\ude00"}"#,
+    ];
+    for (i, contact) in generated["contacts"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .enumerate()
+    {
+        contact["metadata"] = json!(format!("@@spelling-{}@@", i % 3));
+        contact["current_integration_data"] = json!(format!("@@spelling-{}@@", (i + 1) % 3));
+        for ticket in contact["tickets"].as_array_mut().into_iter().flatten() {
+            ticket["metadata"] = json!(format!("@@spelling-{}@@", (i + 2) % 3));
+        }
     }
+    let mut text = generated.to_string();
+    for (i, spelling) in spellings.iter().enumerate() {
+        text = text.replace(&format!("\"@@spelling-{i}@@\""), spelling);
+    }
+    assert!(!text.contains("@@spelling"), "every placeholder replaced");
+    assert_new_and_used_database_store_the_same(&text, &generated["clients"]);
 }

@@ -65,10 +65,14 @@ pub(super) fn set_aside(tx: &Transaction<'_>) -> Result<SetAside> {
 /// triggers again.
 pub(super) fn restore(tx: &Transaction<'_>, set_aside: SetAside) -> Result<()> {
     if !set_aside.triggers.is_empty() {
+        let t = std::time::Instant::now();
         tx.execute_batch(FIELD_VALUES_AT_ONCE)?;
+        tracing::debug!(elapsed = ?t.elapsed(), "custom-field index filled");
     }
     for sql in set_aside.indexes.iter().chain(&set_aside.triggers) {
+        let t = std::time::Instant::now();
         tx.execute_batch(sql)?;
+        tracing::debug!(elapsed = ?t.elapsed(), sql = %sql.lines().next().unwrap_or(""), "rebuilt");
     }
     Ok(())
 }

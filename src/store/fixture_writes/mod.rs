@@ -13,8 +13,8 @@ use rusqlite::{OptionalExtension, Transaction};
 
 use super::{Result, api_keys, info_bodies};
 use crate::model::{
-    ClientId, Contact, ContactId, Message, MessageId, Routing, Ticket, TicketId, TicketStatus,
-    Timestamp, phone_digits,
+    ClientId, Contact, ContactId, InfoBody, Message, MessageId, Routing, Ticket, TicketId,
+    TicketStatus, Timestamp, phone_digits,
 };
 
 /// Writes and the look-ups that validation needs, on one open transaction.
@@ -246,6 +246,18 @@ impl<'t> FixtureWriter<'t> {
         Ok(())
     }
 
+    /// True when the load began on a database with no rows: everything it writes is
+    /// new, and an answer rendered from a contact's parsed records is the one its rows
+    /// would render.
+    pub fn into_new_database(&self) -> bool {
+        self.was_empty
+    }
+
+    /// Stores contact `id`'s `/info` answer, rendered by the caller (the read model).
+    pub fn put_info_body(&self, id: &ContactId, client: &ClientId, body: &InfoBody) -> Result<()> {
+        info_bodies::put(self.tx, id, client, body)
+    }
+
     /// Renders the `/info` answers of `ids` again from their rows, now that the load
     /// has written them (the read model).
     pub fn refresh_info_bodies<'a>(
@@ -341,5 +353,38 @@ impl<'t> FixtureWriter<'t> {
     /// The contact a stored message belongs to.
     pub fn message_owner(&self, id: &MessageId) -> Result<Option<ContactId>> {
         self.lookup("SELECT ai_contact_id FROM messages WHERE id = ?1", id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::model::JsonObject;
+    use crate::store::open_in_memory;
+
+    /// The rows store metadata through SQLite's `json()`; a load into a new database
+    /// renders its answers from `JsonObject::compact` of the parsed records instead.
+    /// The two must agree on every well-formed object, whatever its spacing, escapes
+    /// and numbers.
+    #[test]
+    fn compact_is_what_sqlite_stores() {
+        let conn = open_in_memory();
+        for text in [
+            "{}",
+            "{ }",
+            r#"{"a":1}"#,
+            " {\n  \"plan\" : \"gold\" ,\n  \"tags\" : [ \"a\" , \"b\" ]\n}\n",
+            r#"{"e":"\u00e9\u00E9","slash":"\/","q":"\"","bs":"\\","nl":"\n\t\r\b\f"}"#,
+            r#"{"n":[0,-0,1.0,1.50e3,1E-7,-2.5E+10,12345678901234567890123456789,1e400]}"#,
+            r#"{"dup":1,"dup":2,"nested":{"dup":[],"dup":{}}}"#,
+            r#"{"s":"Pérez ☕ 😀","emoji":"\ud83d\ude00","ctl":"\u0000\u001f"}"#,
+            "{\"deep\":[[[[{\"x\" :\t[ true , false , null ]}]]]]}",
+            r#"{"sp ace":"  inner  spaces  ","":""}"#,
+        ] {
+            let ours = JsonObject::parse(text).unwrap().compact();
+            let sqlite: String = conn
+                .query_row("SELECT json(?1)", [text], |r| r.get(0))
+                .unwrap();
+            assert_eq!(ours.as_str(), sqlite, "for {text:?}");
+        }
     }
 }
