@@ -249,7 +249,7 @@ impl<'t> FixtureWriter<'t> {
     /// True when the load began on a database with no rows: everything it writes is
     /// new, and an answer rendered from a contact's parsed records is the one its rows
     /// would render.
-    pub fn into_new_database(&self) -> bool {
+    pub fn is_new_database(&self) -> bool {
         self.was_empty
     }
 
